@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: MIT
+# keel build.  `make` builds build/keel; `make test` builds and runs every
+# test; `make asan` runs them under ASan+UBSan; `make run` boots the default
+# guest; `make fuzz` runs each fuzzer longer.
+
+CC ?= gcc
+BUILD ?= build
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
+OPT ?= -O2 -g
+SAN ?=
+WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CFLAGS_KEEL = -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) -MMD -MP
+LDLIBS_KEEL = -lseccomp -lpthread
+
+SRCS := $(sort $(wildcard src/*.c src/*/*.c))
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test test-build asan clang run fuzz fuzzers fuzz-bins guests unit clean
+all: $(BUILD)/keel
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -c $< -o $@
+
+$(BUILD)/libkeel.a: $(LIB_OBJS)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
+$(BUILD)/keel: $(BUILD)/src/main.o $(BUILD)/libkeel.a
+	$(call say,LD,$@)$(CC) $(SAN) -o $@ $^ $(LDLIBS_KEEL)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libkeel.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -Isrc -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
+
+include tests/guests/guests.mk
+include tests/fuzz/fuzz.mk
+
+unit: $(UNIT_BINS)
+
+FUZZ_BUILD_VARS = BUILD=build-fuzz CC=clang OPT="-O1 -g" \
+	SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
+
+fuzzers:
+	@if command -v clang >/dev/null; then $(MAKE) --no-print-directory $(FUZZ_BUILD_VARS) fuzz-bins; \
+	else echo "clang not found: fuzzers not built"; fi
+
+# make test and make run first install missing Debian packages (scripts/deps.sh).
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory test-build
+	@KEEL_BUILD=$(BUILD) tests/run-all.sh
+
+test-build: $(BUILD)/keel unit guests $(BUILD)/tests/drive fuzzers
+
+fuzz: fuzzers
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/fuzz/run.sh
+
+asan:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		OPT="-O1 -g" build-asan/keel unit guests build-asan/tests/drive
+	@KEEL_BUILD=build-asan KEEL_SANITIZED=1 tests/run-all.sh
+
+clang:
+	$(MAKE) CC=clang BUILD=build-clang build-clang/keel unit
+
+run:
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory $(BUILD)/keel
+	@scripts/run-default-guest.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan build-clang build-fuzz
+
+-include $(OBJS:.o=.d)
+
+$(BUILD)/tests/drive: tests/tools/drive.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 $(SAN) -o $@ $<

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: MIT
+#include "acpi.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "../layout.h"
+#include "../util.h"
+#include "aml.h"
+
+struct __attribute__((packed)) acpi_header {
+	char signature[4];
+	uint32_t length;
+	uint8_t revision;
+	uint8_t checksum;
+	char oem_id[6];
+	char oem_table_id[8];
+	uint32_t oem_revision;
+	char creator_id[4];
+	uint32_t creator_revision;
+};
+static_assert(sizeof(struct acpi_header) == 36, "ACPI table header");
+
+struct __attribute__((packed)) acpi_rsdp {
+	char signature[8];
+	uint8_t checksum;
+	char oem_id[6];
+	uint8_t revision;
+	uint32_t rsdt_address;
+	uint32_t length;
+	uint64_t xsdt_address;
+	uint8_t extended_checksum;
+	uint8_t reserved[3];
+};
+static_assert(sizeof(struct acpi_rsdp) == 36, "RSDP");
+
+struct __attribute__((packed)) acpi_gas {
+	uint8_t space_id; /* 0 memory, 1 I/O */
+	uint8_t bit_width;
+	uint8_t bit_offset;
+	uint8_t access_size; /* 1 byte, 2 word, 3 dword */
+	uint64_t address;
+};
+static_assert(sizeof(struct acpi_gas) == 12, "generic address structure");
+
+struct __attribute__((packed)) acpi_fadt {
+	struct acpi_header h;
+	uint32_t firmware_ctrl;
+	uint32_t dsdt;
+	uint8_t reserved0;
+	uint8_t preferred_pm_profile;
+	uint16_t sci_int;
+	uint32_t smi_cmd;
+	uint8_t acpi_enable, acpi_disable, s4bios_req, pstate_cnt;
+	uint32_t pm1a_evt_blk, pm1b_evt_blk, pm1a_cnt_blk, pm1b_cnt_blk;
+	uint32_t pm2_cnt_blk, pm_tmr_blk, gpe0_blk, gpe1_blk;
+	uint8_t pm1_evt_len, pm1_cnt_len, pm2_cnt_len, pm_tmr_len;
+	uint8_t gpe0_blk_len, gpe1_blk_len, gpe1_base, cst_cnt;
+	uint16_t p_lvl2_lat, p_lvl3_lat, flush_size, flush_stride;
+	uint8_t duty_offset, duty_width, day_alrm, mon_alrm, century;
+	uint16_t iapc_boot_arch;
+	uint8_t reserved1;
+	uint32_t flags;
+	struct acpi_gas reset_reg;
+	uint8_t reset_value;
+	uint16_t arm_boot_arch;
+	uint8_t minor_version;
+	uint64_t x_firmware_ctrl;
+	uint64_t x_dsdt;
+	struct acpi_gas x_pm1a_evt_blk, x_pm1b_evt_blk, x_pm1a_cnt_blk, x_pm1b_cnt_blk;
+	struct acpi_gas x_pm2_cnt_blk, x_pm_tmr_blk, x_gpe0_blk, x_gpe1_blk;
+	struct acpi_gas sleep_control_reg, sleep_status_reg;
+	char hypervisor_vendor_id[8];
+};
+static_assert(sizeof(struct acpi_fadt) == 276, "FADT revision 6");
+static_assert(offsetof(struct acpi_fadt, reset_reg) == 116, "FADT RESET_REG");
+static_assert(offsetof(struct acpi_fadt, x_dsdt) == 140, "FADT X_DSDT");
+
+struct __attribute__((packed)) acpi_facs {
+	char signature[4];
+	uint32_t length;
+	uint32_t hardware_signature;
+	uint32_t firmware_waking_vector;
+	uint32_t global_lock;
+	uint32_t flags;
+	uint64_t x_firmware_waking_vector;
+	uint8_t version;
+	uint8_t reserved[3];
+	uint32_t ospm_flags;
+	uint8_t reserved2[24];
+};
+static_assert(sizeof(struct acpi_facs) == 64, "FACS");
+
+struct __attribute__((packed)) madt_lapic {
+	uint8_t type, length, processor_uid, apic_id;
+	uint32_t flags;
+};
+struct __attribute__((packed)) madt_ioapic {
+	uint8_t type, length, ioapic_id, reserved;
+	uint32_t address, gsi_base;
+};
+struct __attribute__((packed)) madt_iso {
+	uint8_t type, length, bus, source;
+	uint32_t gsi;
+	uint16_t flags;
+};
+struct __attribute__((packed)) madt_lapic_nmi {
+	uint8_t type, length, processor_uid;
+	uint16_t flags;
+	uint8_t lint;
+};
+static_assert(sizeof(struct madt_lapic) == 8, "MADT local APIC");
+static_assert(sizeof(struct madt_ioapic) == 12, "MADT IOAPIC");
+static_assert(sizeof(struct madt_iso) == 10, "MADT interrupt source override");
+static_assert(sizeof(struct madt_lapic_nmi) == 6, "MADT local APIC NMI");
+
+struct __attribute__((packed)) mcfg_allocation {
+	uint64_t base;
+	uint16_t segment;
+	uint8_t start_bus, end_bus;
+	uint32_t reserved;
+};
+static_assert(sizeof(struct mcfg_allocation) == 16, "MCFG allocation");
+
+/* FADT flags and boot architecture bits (ACPI 6.4, 5.2.9). */
+#define FADT_WBINVD (1u << 0)
+#define FADT_PROC_C1 (1u << 2)
+#define FADT_PWR_BUTTON (1u << 4)
+#define FADT_SLP_BUTTON (1u << 5)
+#define FADT_TMR_VAL_EXT (1u << 8)
+#define FADT_RESET_REG_SUP (1u << 10)
+#define BOOT_ARCH_LEGACY_DEVICES (1u << 0)
+#define BOOT_ARCH_VGA_NOT_PRESENT (1u << 2)
+#define BOOT_ARCH_ASPM_DISABLED (1u << 4)
+
+uint8_t acpi_checksum(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint8_t s = 0;
+	while (n--)
+		s = (uint8_t)(s + *b++);
+	return s;
+}
+
+struct builder {
+	uint8_t *buf;
+	size_t cap, len;
+	uint64_t base;
+	bool failed;
+};
+
+/* Reserve n bytes at the given alignment; returns the offset or SIZE_MAX. */
+static size_t reserve(struct builder *b, size_t n, size_t align)
+{
+	size_t off = (size_t)ALIGN_UP(b->len, align);
+	if (b->failed || off > b->cap || n > b->cap - off) {
+		b->failed = true;
+		return SIZE_MAX;
+	}
+	memset(b->buf + off, 0, n);
+	b->len = off + n;
+	return off;
+}
+
+static void header(struct acpi_header *h, const char *sig, uint32_t len, uint8_t rev)
+{
+	memcpy(h->signature, sig, 4);
+	h->length = len;
+	h->revision = rev;
+	memcpy(h->oem_id, "KEEL  ", 6);
+	memcpy(h->oem_table_id, "KEELVM  ", 8);
+	h->oem_revision = 1;
+	memcpy(h->creator_id, "KEEL", 4);
+	h->creator_revision = 1;
+}
+
+static void finish(struct builder *b, size_t off)
+{
+	struct acpi_header *h = (struct acpi_header *)(b->buf + off);
+	h->checksum = 0;
+	h->checksum = (uint8_t)-acpi_checksum(h, h->length);
+}
+
+static struct acpi_gas io_gas(uint16_t port, uint8_t bits)
+{
+	return (struct acpi_gas){ .space_id = 1, .bit_width = bits, .access_size = bits / 8 == 4 ? 3 : bits / 8,
+				  .address = port };
+}
+
+static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
+{
+	aml_scope_begin(a, "\\_SB_");
+
+	aml_device_begin(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0A08");
+	aml_name(a, "_CID");
+	aml_eisaid(a, "PNP0A03");
+	aml_name(a, "_ADR");
+	aml_integer(a, 0);
+	aml_name(a, "_SEG");
+	aml_integer(a, 0);
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	aml_resources_begin(a);
+	aml_res_word_bus(a, 0, 0xff);
+	aml_res_io(a, PORT_PCI_CONFIG_ADDR, 8);
+	aml_res_word_io(a, 0x0000, 0x0cf7);
+	aml_res_word_io(a, 0x0d00, 0xffff);
+	aml_res_dword_mem(a, (uint32_t)PCI_MMIO32_BASE, (uint32_t)(PCI_MMIO32_BASE + PCI_MMIO32_SIZE - 1));
+	if (cfg->mmio64_size)
+		aml_res_qword_mem(a, cfg->mmio64_base, cfg->mmio64_base + cfg->mmio64_size - 1);
+	aml_resources_end(a);
+	aml_end(a); /* PCI0 */
+
+	/* Motherboard resources: keep the OS from handing these to PCI devices. */
+	aml_device_begin(a, "MRES");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0C02");
+	aml_name(a, "_UID");
+	aml_integer(a, 1);
+	aml_name(a, "_CRS");
+	aml_resources_begin(a);
+	aml_res_io(a, PORT_ACPI_PM_BASE, 12);
+	aml_res_mem32_fixed(a, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
+	aml_resources_end(a);
+	aml_end(a);
+
+	aml_device_begin(a, "COM1");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0501");
+	aml_name(a, "_UID");
+	aml_integer(a, 1);
+	aml_name(a, "_CRS");
+	aml_resources_begin(a);
+	aml_res_io(a, PORT_COM1, 8);
+	aml_res_irq(a, 1u << IRQ_COM1);
+	aml_resources_end(a);
+	aml_end(a);
+
+	aml_device_begin(a, "RTC_");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0B00");
+	aml_name(a, "_CRS");
+	aml_resources_begin(a);
+	aml_res_io(a, PORT_CMOS, 2);
+	aml_res_irq(a, 1u << IRQ_RTC);
+	aml_resources_end(a);
+	aml_end(a);
+
+	aml_end(a); /* \_SB */
+
+	/* \_S5: SLP_TYPa, SLP_TYPb, reserved, reserved. */
+	aml_name(a, "\\_S5_");
+	aml_package_begin(a, 4);
+	aml_integer(a, ACPI_SLP_TYP_S5);
+	aml_integer(a, ACPI_SLP_TYP_S5);
+	aml_integer(a, 0);
+	aml_integer(a, 0);
+	aml_end(a);
+}
+
+static size_t build_dsdt(struct builder *b, const struct acpi_config *cfg)
+{
+	size_t off = reserve(b, sizeof(struct acpi_header), 16);
+	if (off == SIZE_MAX)
+		return off;
+	struct aml a;
+	aml_init(&a, b->buf + b->len, b->cap - b->len);
+	dsdt_body(&a, cfg);
+	if (aml_failed(&a)) {
+		b->failed = true;
+		return SIZE_MAX;
+	}
+	b->len += a.len;
+	header((struct acpi_header *)(b->buf + off), "DSDT", (uint32_t)(sizeof(struct acpi_header) + a.len), 2);
+	finish(b, off);
+	return off;
+}
+
+static size_t build_fadt(struct builder *b, uint64_t dsdt, uint64_t facs)
+{
+	size_t off = reserve(b, sizeof(struct acpi_fadt), 16);
+	if (off == SIZE_MAX)
+		return off;
+	struct acpi_fadt *f = (struct acpi_fadt *)(b->buf + off);
+	header(&f->h, "FACP", sizeof(*f), 6);
+	f->minor_version = 4;
+	f->firmware_ctrl = (uint32_t)facs;
+	f->dsdt = (uint32_t)dsdt;
+	f->x_dsdt = dsdt;
+	f->sci_int = IRQ_SCI;
+	f->smi_cmd = 0; /* no SMM: the platform is always in ACPI mode */
+	f->pm1a_evt_blk = PORT_ACPI_PM_BASE;
+	f->pm1a_cnt_blk = PORT_ACPI_PM_BASE + 4;
+	f->pm_tmr_blk = PORT_ACPI_PM_BASE + 8;
+	f->pm1_evt_len = 4;
+	f->pm1_cnt_len = 2;
+	f->pm_tmr_len = 4;
+	f->x_pm1a_evt_blk = io_gas(PORT_ACPI_PM_BASE, 32);
+	f->x_pm1a_cnt_blk = io_gas(PORT_ACPI_PM_BASE + 4, 16);
+	f->x_pm_tmr_blk = io_gas(PORT_ACPI_PM_BASE + 8, 32);
+	f->p_lvl2_lat = 101; /* > 100: C2 not supported */
+	f->p_lvl3_lat = 1001; /* > 1000: C3 not supported */
+	f->century = 0x32;
+	f->iapc_boot_arch = BOOT_ARCH_LEGACY_DEVICES | BOOT_ARCH_VGA_NOT_PRESENT | BOOT_ARCH_ASPM_DISABLED;
+	f->flags = FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_TMR_VAL_EXT |
+		   FADT_RESET_REG_SUP;
+	f->reset_reg = io_gas(PORT_RESET, 8);
+	f->reset_value = ACPI_RESET_VALUE;
+	memcpy(f->hypervisor_vendor_id, "KEEL\0\0\0\0", 8);
+	finish(b, off);
+	return off;
+}
+
+static size_t build_facs(struct builder *b)
+{
+	size_t off = reserve(b, sizeof(struct acpi_facs), 64);
+	if (off == SIZE_MAX)
+		return off;
+	struct acpi_facs *f = (struct acpi_facs *)(b->buf + off);
+	memcpy(f->signature, "FACS", 4);
+	f->length = sizeof(*f);
+	f->version = 2;
+	return off;
+}
+
+static size_t build_madt(struct builder *b, const struct acpi_config *cfg)
+{
+	size_t len = sizeof(struct acpi_header) + 8 + cfg->nr_cpus * sizeof(struct madt_lapic) +
+		     sizeof(struct madt_ioapic) + sizeof(struct madt_iso) + sizeof(struct madt_lapic_nmi);
+	size_t off = reserve(b, len, 16);
+	if (off == SIZE_MAX)
+		return off;
+	uint8_t *p = b->buf + off;
+	header((struct acpi_header *)p, "APIC", (uint32_t)len, 5);
+	size_t pos = sizeof(struct acpi_header);
+	const uint32_t lapic = (uint32_t)LAPIC_BASE, flags = 1; /* PCAT_COMPAT: 8259s present */
+	memcpy(p + pos, &lapic, 4);
+	memcpy(p + pos + 4, &flags, 4);
+	pos += 8;
+	for (unsigned i = 0; i < cfg->nr_cpus; i++) {
+		struct madt_lapic e = { 0, sizeof(e), (uint8_t)i, (uint8_t)i, 1 /* enabled */ };
+		memcpy(p + pos, &e, sizeof(e));
+		pos += sizeof(e);
+	}
+	struct madt_ioapic io = { 1, sizeof(io), 0, 0, (uint32_t)IOAPIC_BASE, 0 };
+	memcpy(p + pos, &io, sizeof(io));
+	pos += sizeof(io);
+	/* The SCI is level-triggered, active high. */
+	struct madt_iso sci = { 2, sizeof(sci), 0, IRQ_SCI, IRQ_SCI, 0x000d };
+	memcpy(p + pos, &sci, sizeof(sci));
+	pos += sizeof(sci);
+	/* LINT1 of every local APIC is the NMI input. */
+	struct madt_lapic_nmi nmi = { 4, sizeof(nmi), 0xff, 0, 1 };
+	memcpy(p + pos, &nmi, sizeof(nmi));
+	finish(b, off);
+	return off;
+}
+
+static size_t build_mcfg(struct builder *b)
+{
+	size_t len = sizeof(struct acpi_header) + 8 + sizeof(struct mcfg_allocation);
+	size_t off = reserve(b, len, 16);
+	if (off == SIZE_MAX)
+		return off;
+	header((struct acpi_header *)(b->buf + off), "MCFG", (uint32_t)len, 1);
+	struct mcfg_allocation m = { PCI_ECAM_BASE, 0, 0, (uint8_t)((PCI_ECAM_SIZE >> 20) - 1), 0 };
+	memcpy(b->buf + off + sizeof(struct acpi_header) + 8, &m, sizeof(m));
+	finish(b, off);
+	return off;
+}
+
+static size_t build_sdt(struct builder *b, const char *sig, const uint64_t *tables, size_t n, unsigned width)
+{
+	size_t len = sizeof(struct acpi_header) + n * width;
+	size_t off = reserve(b, len, 16);
+	if (off == SIZE_MAX)
+		return off;
+	header((struct acpi_header *)(b->buf + off), sig, (uint32_t)len, 1);
+	for (size_t i = 0; i < n; i++)
+		memcpy(b->buf + off + sizeof(struct acpi_header) + i * width, &tables[i], width);
+	finish(b, off);
+	return off;
+}
+
+size_t acpi_build(uint8_t *buf, size_t cap, uint64_t base, const struct acpi_config *cfg)
+{
+	struct builder b = { .buf = buf, .cap = cap, .base = base };
+	size_t rsdp = reserve(&b, sizeof(struct acpi_rsdp), 16);
+	size_t facs = build_facs(&b);
+	size_t dsdt = build_dsdt(&b, cfg);
+	if (b.failed)
+		return 0;
+	size_t fadt = build_fadt(&b, base + dsdt, base + facs);
+	size_t madt = build_madt(&b, cfg);
+	size_t mcfg = build_mcfg(&b);
+	if (b.failed)
+		return 0;
+	const uint64_t tables[] = { base + fadt, base + madt, base + mcfg };
+	size_t rsdt = build_sdt(&b, "RSDT", tables, ARRAY_SIZE(tables), 4);
+	size_t xsdt = build_sdt(&b, "XSDT", tables, ARRAY_SIZE(tables), 8);
+	if (b.failed)
+		return 0;
+
+	struct acpi_rsdp *r = (struct acpi_rsdp *)(buf + rsdp);
+	memcpy(r->signature, "RSD PTR ", 8);
+	memcpy(r->oem_id, "KEEL  ", 6);
+	r->revision = 2;
+	r->rsdt_address = (uint32_t)(base + rsdt);
+	r->length = sizeof(*r);
+	r->xsdt_address = base + xsdt;
+	r->checksum = (uint8_t)-acpi_checksum(r, 20);
+	r->extended_checksum = (uint8_t)-acpi_checksum(r, sizeof(*r));
+	return b.len;
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: MIT
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "util.h"
+
+struct cli_error {
+	FILE *err;
+	const char *option;
+};
+
+__attribute__((format(printf, 2, 3))) static int usage_error(struct cli_error *e, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(e->err, "keel run: --%s: ", e->option);
+	va_start(ap, fmt);
+	vfprintf(e->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', e->err);
+	return KEEL_EXIT_USAGE;
+}
+
+static int opt_kernel(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!*a)
+		return usage_error(e, "needs a file name");
+	c->kernel = a;
+	return 0;
+}
+
+static int opt_initrd(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!*a)
+		return usage_error(e, "needs a file name");
+	c->initrd = a;
+	return 0;
+}
+
+static int opt_cmdline(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	(void)e;
+	c->cmdline = a;
+	return 0;
+}
+
+static int opt_cpus(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	uint64_t v;
+	int r = parse_uint(a, 1, KEEL_MAX_CPUS, &v);
+	if (r == -ERANGE)
+		return usage_error(e, "'%s' is out of range (1-%u)", a, KEEL_MAX_CPUS);
+	if (r)
+		return usage_error(e, "'%s' is not a number of vCPUs", a);
+	c->cpus = (unsigned)v;
+	return 0;
+}
+
+static int opt_memory(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	uint64_t v;
+	int r = parse_size(a, MiB, &v);
+	if (r)
+		return usage_error(e, "'%s' is not a size (examples: 512M, 2G, 1024)", a);
+	if (v < KEEL_MIN_MEMORY || v > KEEL_MAX_MEMORY)
+		return usage_error(e, "'%s' is out of range (16M-1T)", a);
+	if (v % (2 * MiB))
+		return usage_error(e, "'%s' is not a multiple of 2 MiB", a);
+	c->memory = v;
+	return 0;
+}
+
+static int opt_serial(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!strcmp(a, "stdio")) {
+		c->serial = SERIAL_STDIO;
+	} else if (!strcmp(a, "none")) {
+		c->serial = SERIAL_NONE;
+	} else if (!strncmp(a, "file:", 5) && a[5]) {
+		c->serial = SERIAL_FILE;
+		c->serial_path = a + 5;
+	} else {
+		return usage_error(e, "'%s' is not one of stdio, file:PATH, none", a);
+	}
+	return 0;
+}
+
+static int opt_on_reboot(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!strcmp(a, "restart"))
+		c->on_reboot = ON_REBOOT_RESTART;
+	else if (!strcmp(a, "exit"))
+		c->on_reboot = ON_REBOOT_EXIT;
+	else
+		return usage_error(e, "'%s' is not one of restart, exit", a);
+	return 0;
+}
+
+static int opt_debug_exit(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	(void)a, (void)e;
+	c->debug_exit = true;
+	return 0;
+}
+
+static int opt_kvm_fd(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	uint64_t v;
+	if (parse_uint(a, 0, 1 << 20, &v))
+		return usage_error(e, "'%s' is not a file descriptor number", a);
+	c->kvm_fd = (int)v;
+	return 0;
+}
+
+static int opt_sandbox(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!strcmp(a, "on"))
+		c->sandbox = true;
+	else if (!strcmp(a, "off"))
+		c->sandbox = false;
+	else
+		return usage_error(e, "'%s' is not one of on, off", a);
+	return 0;
+}
+
+static int opt_name(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	size_t n = strlen(a);
+	if (n == 0 || n > 64)
+		return usage_error(e, "needs 1 to 64 characters");
+	for (size_t i = 0; i < n; i++) {
+		char ch = a[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			  ch == '-' || ch == '_' || ch == '.';
+		if (!ok || (i == 0 && ch == '.'))
+			return usage_error(e, "'%s' may only hold letters, digits, '-', '_' and '.'", a);
+	}
+	c->name = a;
+	return 0;
+}
+
+static int opt_quiet(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	(void)a, (void)e;
+	c->verbosity = LOG_QUIET;
+	return 0;
+}
+
+static int opt_verbose(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	(void)a, (void)e;
+	c->verbosity = LOG_VERBOSE;
+	return 0;
+}
+
+static int opt_sandbox_violation(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	(void)a, (void)e;
+	c->debug_sandbox_violation = true;
+	return 0;
+}
+
+struct option_desc {
+	const char *name;
+	char short_name; /* 0: none */
+	const char *metavar; /* NULL: takes no argument */
+	const char *help;
+	int (*apply)(struct vm_config *c, const char *arg, struct cli_error *e);
+};
+
+static const struct option_desc run_options[] = {
+	{ "kernel", 'k', "FILE", "Linux bzImage or PVH ELF kernel to boot (required)", opt_kernel },
+	{ "initrd", 'i', "FILE", "initial ramdisk, placed high in low memory", opt_initrd },
+	{ "cmdline", 'a', "STRING", "kernel command line (default: \"console=ttyS0\")", opt_cmdline },
+	{ "cpus", 'c', "N", "number of vCPUs, 1-255 (default: 1)", opt_cpus },
+	{ "memory", 'm', "SIZE", "guest RAM, e.g. 512M or 2G; plain numbers are MiB (default: 512M)", opt_memory },
+	{ "serial", 0, "MODE", "COM1: stdio (default), file:PATH or none", opt_serial },
+	{ "on-reboot", 0, "ACTION", "when the guest reboots: restart (default) or exit with status 0", opt_on_reboot },
+	{ "debug-exit", 0, NULL, "port 0xf4 exits keel with status (value << 1) | 1, as QEMU's isa-debug-exit", opt_debug_exit },
+	{ "kvm-fd", 0, "N", "use this already-open /dev/kvm descriptor; keel then opens nothing under /dev", opt_kvm_fd },
+	{ "sandbox", 0, "on|off", "drop privileges and confine keel with seccomp after set-up (default: on)", opt_sandbox },
+	{ "name", 0, "NAME", "name of the VM: in messages and the process name (default: keel-PID)", opt_name },
+	{ "quiet", 'q', NULL, "print only errors", opt_quiet },
+	{ "verbose", 'v', NULL, "print set-up details", opt_verbose },
+	{ "debug-sandbox-violation", 0, NULL, "testing: make a forbidden system call once the sandbox is up", opt_sandbox_violation },
+};
+
+void cli_print_run_help(FILE *out)
+{
+	fprintf(out, "usage: keel run --kernel FILE [options]\n\n"
+		     "Boot a Linux kernel (bzImage or PVH ELF) in a KVM virtual machine.\n"
+		     "COM1 is the console; Ctrl-A x quits, Ctrl-A h lists the other keys.\n\n"
+		     "options:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(run_options); i++) {
+		const struct option_desc *o = &run_options[i];
+		char left[64];
+		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "",
+			 o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
+			 o->metavar ? " " : "", o->metavar ? o->metavar : "");
+		fprintf(out, "  %-28s %s\n", o->short_name ? left : left + 2, o->help);
+	}
+	fprintf(out, "  %-28s %s\n", "-h, --help", "show this help");
+	fprintf(out, "\nexit status: 0 guest powered off, 1 keel failed, 2 bad command line,\n"
+		     "3 guest crashed (triple fault or KVM error; registers are printed)\n");
+}
+
+int cli_parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
+{
+	*cfg = (struct vm_config){
+		.cmdline = "console=ttyS0",
+		.cpus = 1,
+		.memory = 512 * MiB,
+		.serial = SERIAL_STDIO,
+		.on_reboot = ON_REBOOT_RESTART,
+		.kvm_fd = -1,
+		.sandbox = true,
+		.verbosity = LOG_NORMAL,
+	};
+
+	enum { N = ARRAY_SIZE(run_options) };
+	struct option longopts[N + 2];
+	char shortopts[3 * N + 4];
+	size_t s = 0;
+	shortopts[s++] = ':'; /* report a missing argument as ':' */
+	for (size_t i = 0; i < N; i++) {
+		const struct option_desc *o = &run_options[i];
+		longopts[i] = (struct option){ o->name, o->metavar ? required_argument : no_argument, NULL, 256 + (int)i };
+		if (o->short_name) {
+			shortopts[s++] = o->short_name;
+			if (o->metavar)
+				shortopts[s++] = ':';
+		}
+	}
+	shortopts[s++] = 'h';
+	shortopts[s] = '\0';
+	longopts[N] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[N + 1] = (struct option){ 0 };
+
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int idx = -1;
+		int c = getopt_long(argc, argv, shortopts, longopts, &idx);
+		if (c == -1)
+			break;
+		if (c == 'h') {
+			cli_print_run_help(out);
+			return -1;
+		}
+		if (c == '?' || c == ':') {
+			const char *what = argv[optind - 1];
+			if (c == ':')
+				fprintf(err, "keel run: %s: needs a value (see keel run --help)\n", what);
+			else
+				fprintf(err, "keel run: %s: unknown option (see keel run --help)\n", what);
+			return KEEL_EXIT_USAGE;
+		}
+		const struct option_desc *o = NULL;
+		if (c >= 256 && c < 256 + (int)N) {
+			o = &run_options[c - 256];
+		} else {
+			for (size_t i = 0; i < N; i++)
+				if (run_options[i].short_name == c)
+					o = &run_options[i];
+		}
+		if (!o)
+			return KEEL_EXIT_USAGE;
+		struct cli_error e = { err, o->name };
+		int r = o->apply(cfg, o->metavar ? optarg : NULL, &e);
+		if (r)
+			return r;
+	}
+	if (optind < argc) {
+		fprintf(err, "keel run: unexpected argument '%s' (see keel run --help)\n", argv[optind]);
+		return KEEL_EXIT_USAGE;
+	}
+	if (!cfg->kernel) {
+		fprintf(err, "keel run: --kernel is required (see keel run --help)\n");
+		return KEEL_EXIT_USAGE;
+	}
+	return 0;
+}

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+/*
+ * VM-exit handling.  One handler per KVM exit reason, in a table; an exit
+ * keel does not expect stops the VM with a register dump instead of being
+ * ignored, so a confused guest never spins or hangs keel.
+ */
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "util.h"
+#include "vcpu.h"
+
+typedef int (*exit_handler)(struct vcpu *v);
+
+static int exit_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned size = run->io.size, count = run->io.count;
+	uint64_t bytes = (uint64_t)size * count;
+	if ((size != 1 && size != 2 && size != 4) || run->io.data_offset > (uint64_t)v->vm->run_size ||
+	    bytes > (uint64_t)v->vm->run_size - run->io.data_offset) {
+		log_error("vCPU %u: malformed port I/O exit (port 0x%x, size %u, count %u)", v->id, run->io.port,
+			  size, count);
+		vm_request_stop(v->vm, VM_STOP_ERROR, 0);
+		return 1;
+	}
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	/* String I/O (rep ins/outs) arrives as count consecutive accesses. */
+	for (unsigned i = 0; i < count; i++, data += size) {
+		uint64_t val = 0;
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			memcpy(&val, data, size);
+			if (!bus_write(&v->vm->pio, run->io.port, size, val))
+				log_debug("vCPU %u: write 0x%llx to unhandled port 0x%x", v->id,
+					  (unsigned long long)val, run->io.port);
+		} else {
+			if (!bus_read(&v->vm->pio, run->io.port, size, &val))
+				log_debug("vCPU %u: read from unhandled port 0x%x", v->id, run->io.port);
+			memcpy(data, &val, size);
+		}
+	}
+	return 0;
+}
+
+static int exit_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned len = run->mmio.len;
+	if (len == 0 || len > sizeof(run->mmio.data)) {
+		log_error("vCPU %u: malformed MMIO exit (length %u)", v->id, len);
+		vm_request_stop(v->vm, VM_STOP_ERROR, 0);
+		return 1;
+	}
+	uint64_t val = 0;
+	if (run->mmio.is_write) {
+		memcpy(&val, run->mmio.data, len);
+		if (!bus_write(&v->vm->mmio, run->mmio.phys_addr, len, val & io_ones(len)))
+			log_debug("vCPU %u: write to unhandled MMIO 0x%llx", v->id,
+				  (unsigned long long)run->mmio.phys_addr);
+	} else {
+		if (!bus_read(&v->vm->mmio, run->mmio.phys_addr, len, &val))
+			log_debug("vCPU %u: read from unhandled MMIO 0x%llx", v->id,
+				  (unsigned long long)run->mmio.phys_addr);
+		memcpy(run->mmio.data, &val, len);
+	}
+	return 0;
+}
+
+/* Only without an in-kernel LAPIC; re-entering lets KVM wait for the interrupt. */
+static int exit_hlt(struct vcpu *v)
+{
+	(void)v;
+	return 0;
+}
+
+/* A signal interrupted KVM_RUN; the loop checks for a stop request. */
+static int exit_intr(struct vcpu *v)
+{
+	(void)v;
+	return 0;
+}
+
+static int crash(struct vcpu *v, const char *what)
+{
+	log_error("vCPU %u: %s", v->id, what);
+	vcpu_dump(v, stderr);
+	vm_request_stop(v->vm, VM_STOP_CRASH, 0);
+	return 1;
+}
+
+static int exit_shutdown(struct vcpu *v)
+{
+	return crash(v, "triple fault (the guest hit an exception it could not handle)");
+}
+
+static int exit_fail_entry(struct vcpu *v)
+{
+	char msg[96];
+	snprintf(msg, sizeof(msg), "KVM could not enter the guest (hardware reason 0x%llx)",
+		 (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+	return crash(v, msg);
+}
+
+static int exit_internal_error(struct vcpu *v)
+{
+	char msg[160];
+	const char *what;
+	switch (v->run->internal.suberror) {
+	case KVM_INTERNAL_ERROR_EMULATION: what = "instruction emulation failed"; break;
+	case KVM_INTERNAL_ERROR_SIMUL_EX: what = "exception while delivering an exception"; break;
+	case KVM_INTERNAL_ERROR_DELIVERY_EV: what = "event delivery failed"; break;
+	default: what = "internal error"; break;
+	}
+	int n = snprintf(msg, sizeof(msg), "KVM %s (suberror %u)", what, v->run->internal.suberror);
+	for (unsigned i = 0; i < v->run->internal.ndata && i < 4 && n > 0 && (size_t)n < sizeof(msg); i++)
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, " 0x%llx",
+			      (unsigned long long)v->run->internal.data[i]);
+	return crash(v, msg);
+}
+
+static int exit_system_event(struct vcpu *v)
+{
+	switch (v->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_stop(v->vm, VM_STOP_POWEROFF, 0);
+		return 1;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(v->vm, VM_STOP_RESET, 0);
+		return 1;
+	default:
+		return crash(v, "guest crash reported by KVM");
+	}
+}
+
+static const exit_handler exit_handlers[] = {
+	[KVM_EXIT_IO] = exit_io,
+	[KVM_EXIT_MMIO] = exit_mmio,
+	[KVM_EXIT_HLT] = exit_hlt,
+	[KVM_EXIT_INTR] = exit_intr,
+	[KVM_EXIT_SHUTDOWN] = exit_shutdown,
+	[KVM_EXIT_FAIL_ENTRY] = exit_fail_entry,
+	[KVM_EXIT_INTERNAL_ERROR] = exit_internal_error,
+	[KVM_EXIT_SYSTEM_EVENT] = exit_system_event,
+};
+
+int vcpu_handle_exit(struct vcpu *v)
+{
+	uint32_t reason = v->run->exit_reason;
+	if (reason < ARRAY_SIZE(exit_handlers) && exit_handlers[reason])
+		return exit_handlers[reason](v);
+	char msg[64];
+	snprintf(msg, sizeof(msg), "unexpected KVM exit reason %u", reason);
+	return crash(v, msg);
+}
+
+void vcpu_dump(struct vcpu *v, FILE *out)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(out, "keel: vCPU %u: registers unavailable\n", v->id);
+		return;
+	}
+	fprintf(out,
+		"keel: vCPU %u registers:\n"
+		"  rip %016llx  rflags %016llx  exit reason %u\n"
+		"  rax %016llx  rbx %016llx  rcx %016llx  rdx %016llx\n"
+		"  rsi %016llx  rdi %016llx  rbp %016llx  rsp %016llx\n"
+		"  r8  %016llx  r9  %016llx  r10 %016llx  r11 %016llx\n"
+		"  r12 %016llx  r13 %016llx  r14 %016llx  r15 %016llx\n"
+		"  cs %04x (base %llx, l=%u db=%u)  ss %04x  ds %04x  es %04x  fs %04x  gs %04x\n"
+		"  cr0 %016llx  cr2 %016llx  cr3 %016llx  cr4 %016llx  efer %llx\n"
+		"  gdt %llx/%x  idt %llx/%x  apic_base %llx\n",
+		v->id, (unsigned long long)r.rip, (unsigned long long)r.rflags, v->run->exit_reason,
+		(unsigned long long)r.rax, (unsigned long long)r.rbx, (unsigned long long)r.rcx,
+		(unsigned long long)r.rdx, (unsigned long long)r.rsi, (unsigned long long)r.rdi,
+		(unsigned long long)r.rbp, (unsigned long long)r.rsp, (unsigned long long)r.r8,
+		(unsigned long long)r.r9, (unsigned long long)r.r10, (unsigned long long)r.r11,
+		(unsigned long long)r.r12, (unsigned long long)r.r13, (unsigned long long)r.r14,
+		(unsigned long long)r.r15, s.cs.selector, (unsigned long long)s.cs.base, s.cs.l, s.cs.db,
+		s.ss.selector, s.ds.selector, s.es.selector, s.fs.selector, s.gs.selector,
+		(unsigned long long)s.cr0, (unsigned long long)s.cr2, (unsigned long long)s.cr3,
+		(unsigned long long)s.cr4, (unsigned long long)s.efer, (unsigned long long)s.gdt.base,
+		s.gdt.limit, (unsigned long long)s.idt.base, s.idt.limit, (unsigned long long)s.apic_base);
+	fflush(out);
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `keel run`: parse options, open everything the VM needs, sandbox
+ * ourselves, then boot, run and (on guest reboot) boot again.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "cli.h"
+#include "console.h"
+#include "kvm.h"
+#include "probe.h"
+#include "sandbox.h"
+#include "util.h"
+#include "vm.h"
+#include "vcpu.h"
+#include "vm_lifecycle.h"
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static int open_serial_output(const struct vm_config *cfg)
+{
+	switch (cfg->serial) {
+	case SERIAL_STDIO:
+		return STDOUT_FILENO;
+	case SERIAL_FILE: {
+		int fd = open(cfg->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			log_error("--serial file:%s: %s", cfg->serial_path, strerror(errno));
+		return fd < 0 ? -errno : fd;
+	}
+	case SERIAL_NONE:
+	default:
+		return -1;
+	}
+}
+
+static int block_stop_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < ARRAY_SIZE(stop_signals); i++)
+		sigaddset(&set, stop_signals[i]);
+	sigaddset(&set, SIGUSR1); /* the vCPU kick: only vCPU threads take it */
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	sigdelset(&set, SIGUSR1);
+	sigdelset(&set, SIGPIPE);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Wait for the VM to stop, feeding console input and watching for signals. */
+static void event_loop(struct vm *vm, struct console *con, int sig_fd)
+{
+	while (!vm_stopping(vm)) {
+		struct pollfd p[3] = {
+			{ .fd = vm->stop_efd, .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
+			{ .fd = console_poll_fd(con, vm), .events = POLLIN },
+		};
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			vm_request_stop(vm, VM_STOP_ERROR, 0);
+			break;
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+				log_info("stopping the VM on signal %s", strsignal((int)si.ssi_signo));
+				vm_request_stop(vm, VM_STOP_QUIT, 128 + (int)si.ssi_signo);
+			}
+		}
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+			console_service(con, vm);
+	}
+}
+
+/* Map how the VM stopped to keel's exit status; -1 means boot again. */
+static int exit_status(struct vm *vm)
+{
+	int reason = atomic_load(&vm->stop_reason);
+	switch (reason) {
+	case VM_STOP_POWEROFF:
+		log_debug("guest powered off");
+		return KEEL_EXIT_OK;
+	case VM_STOP_RESET:
+		if (vm->cfg->on_reboot == ON_REBOOT_RESTART) {
+			log_info("guest rebooted; restarting it");
+			return -1;
+		}
+		log_info("guest rebooted; exiting (--on-reboot=exit)");
+		return KEEL_EXIT_OK;
+	case VM_STOP_DEBUG_EXIT:
+		return vm->stop_status;
+	case VM_STOP_CRASH:
+		log_error("guest crashed; exiting");
+		return KEEL_EXIT_GUEST_CRASH;
+	case VM_STOP_QUIT:
+		return vm->stop_status ? KEEL_EXIT_ERROR : KEEL_EXIT_OK;
+	default:
+		return KEEL_EXIT_ERROR;
+	}
+}
+
+struct probe_job {
+	pthread_t thread;
+	int kvm_fd;
+	int r;
+	struct probe_result result;
+};
+
+static void *probe_thread(void *arg)
+{
+	struct probe_job *j = arg;
+	j->r = probe_host(j->kvm_fd, &j->result);
+	return NULL;
+}
+
+static void report_probe(const struct probe_result *p)
+{
+	if (p->emulated)
+		log_info("this host's KVM emulates guest kernel-mode code (no VT-x/AMD-V: %.0f ns per loop "
+			 "iteration, hardware takes ~1 ns); guest kernel code runs hundreds of times slower than on hardware; XSAVE, AVX, "
+			 "SMAP, POPCNT and CMPXCHG16B are hidden from the guest",
+			 p->ns_per_iteration);
+	else
+		log_debug("hardware virtualization: %.1f ns per probe loop iteration", p->ns_per_iteration);
+}
+
+static uint64_t start_ns;
+
+/* Set-up milestones, with -v: where the time before the guest's first instruction goes. */
+static void milestone(const char *what)
+{
+	log_debug("%s after %.2f ms", what, (double)(now_ns() - start_ns) / 1e6);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	start_ns = now_ns();
+	struct vm_config cfg;
+	int r = cli_parse_run(argc, argv, &cfg, stdout, stderr);
+	if (r < 0)
+		return KEEL_EXIT_OK; /* --help */
+	if (r)
+		return r;
+	log_level = (enum log_level)cfg.verbosity;
+	char default_name[32];
+	if (cfg.name) {
+		log_set_name(cfg.name);
+	} else {
+		snprintf(default_name, sizeof(default_name), "keel-%d", (int)getpid());
+		cfg.name = default_name;
+	}
+	(void)prctl(PR_SET_NAME, cfg.name); /* what ps and top show (truncated to 15 bytes) */
+
+	int status = KEEL_EXIT_ERROR;
+	struct boot_files files;
+	if (boot_files_open(&files, cfg.kernel, cfg.initrd))
+		return KEEL_EXIT_ERROR;
+	int out_fd = open_serial_output(&cfg);
+	if (cfg.serial == SERIAL_FILE && out_fd < 0)
+		goto close_files;
+	int kvm_fd = kvm_open(cfg.kvm_fd);
+	if (kvm_fd < 0)
+		goto close_serial;
+
+	milestone("KVM opened");
+	/* The probe's answer is needed only for the vCPUs' CPUID: build the machine meanwhile. */
+	struct probe_job probe = { .kvm_fd = kvm_fd };
+	bool probing = pthread_create(&probe.thread, NULL, probe_thread, &probe) == 0;
+	if (!probing)
+		probe.r = probe_host(kvm_fd, &probe.result);
+
+	struct vm vm;
+	if (vm_init(&vm, &cfg, kvm_fd, false)) {
+		if (probing)
+			pthread_join(probe.thread, NULL);
+		goto close_kvm;
+	}
+	vm.serial.out_fd = out_fd;
+	milestone("guest RAM allocated");
+	r = vm_build(&vm, &files);
+	if (probing)
+		pthread_join(probe.thread, NULL); /* before the sandbox: namespaces need one thread */
+	milestone("machine built, kernel loaded, host probed");
+	if (probe.r)
+		log_info("could not probe KVM's speed (%s); assuming hardware virtualization", strerror(-probe.r));
+	else
+		report_probe(&probe.result);
+	vm.emulated_host = !probe.r && probe.result.emulated;
+	if (r)
+		goto fini_vm;
+	if (vm_create_vcpus(&vm)) {
+		vm_stop(&vm);
+		goto fini_vm;
+	}
+
+	int sig_fd = block_stop_signals();
+	if (sig_fd < 0 || vcpu_signals_init()) {
+		log_error("signal set-up failed: %s", strerror(errno));
+		goto stop_vm;
+	}
+	struct console con;
+	r = console_init(&con, cfg.serial == SERIAL_STDIO ? STDIN_FILENO : -1);
+	if (r)
+		log_info("stdin: cannot switch the terminal to raw mode (%s); input is line-buffered", strerror(-r));
+
+	if (cfg.sandbox) {
+		struct sandbox_report rep;
+		if (sandbox_enter(&rep)) {
+			vm_stop(&vm);
+			goto close_signals;
+		}
+		if (!rep.namespaces)
+			log_debug("sandbox: no namespaces (%s failed); seccomp and dropped capabilities still apply",
+				  rep.namespace_error);
+		milestone("sandbox up");
+	}
+
+	for (bool first = true;; first = false) {
+		if (!first && vm_start(&vm, &files))
+			break;
+		console_attach(&con, &vm);
+		if (vm_run_vcpus(&vm) == 0 && cfg.debug_sandbox_violation) {
+			/* Test hook: the sandbox must refuse this and stop keel with a message. */
+			syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY);
+		}
+		event_loop(&vm, &con, sig_fd);
+		vm_stop(&vm);
+		status = exit_status(&vm);
+		if (status >= 0)
+			break;
+		status = KEEL_EXIT_ERROR;
+	}
+
+close_signals:
+	console_restore();
+	if (sig_fd >= 0)
+		close(sig_fd);
+	goto fini_vm;
+stop_vm:
+	vm_stop(&vm);
+fini_vm:
+	vm_fini(&vm);
+close_kvm:
+	if (cfg.kvm_fd < 0)
+		close(kvm_fd);
+close_serial:
+	if (cfg.serial == SERIAL_FILE && out_fd >= 0)
+		close(out_fd);
+close_files:
+	boot_files_close(&files);
+	return status;
+}

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: MIT
+/*
+ * VM lifecycle.  What lives as long as keel (RAM, the KVM descriptor, the
+ * character back-end) is set up once by vm_init(); everything a boot needs
+ * (the KVM VM, devices, vCPUs, loaded kernel) is built by vm_start() and
+ * torn down by vm_stop(), so a guest reboot is a fresh machine.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "acpi/acpi.h"
+#include "boot/boot.h"
+#include "cpuid.h"
+#include "kvm.h"
+#include "layout.h"
+#include "platform.h"
+#include "util.h"
+#include "vcpu.h"
+#include "vm_lifecycle.h"
+
+#define MMIO64_SIZE (32 * GiB)
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
+{
+	int expected = VM_RUNNING;
+	/* Only the first request decides how the VM ends (seq_cst: see vm_stopping()). */
+	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected, (int)reason))
+		return;
+	vm->stop_status = status;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	uint64_t one = 1;
+	(void)!write(vm->stop_efd, &one, sizeof(one));
+}
+
+void vm_set_irq(struct vm *vm, unsigned gsi, bool level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = level ? 1 : 0 };
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+int vm_init(struct vm *vm, const struct vm_config *cfg, int kvm_fd, bool emulated_host)
+{
+	int r;
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->kvm_fd = kvm_fd;
+	vm->vm_fd = -1;
+	vm->emulated_host = emulated_host;
+	vm->nr_vcpus = cfg->cpus;
+	vm->serial.out_fd = -1;
+	vm->serial.rx_ready_efd = -1;
+	vm->stop_efd = -1;
+	bus_init(&vm->pio, "port I/O");
+	bus_init(&vm->mmio, "MMIO");
+
+	unsigned max = kvm_max_vcpus(kvm_fd);
+	if (cfg->cpus > max) {
+		log_error("--cpus %u: KVM on this host allows at most %u vCPUs", cfg->cpus, max);
+		return -EINVAL;
+	}
+	vm->run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size < (int)sizeof(struct kvm_run)) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EINVAL;
+	}
+	vm->supported_cpuid = kvm_supported_cpuid(kvm_fd);
+	if (!vm->supported_cpuid) {
+		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return -EINVAL;
+	}
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->serial.rx_ready_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0 || vm->serial.rx_ready_efd < 0) {
+		r = -errno;
+		log_error("eventfd: %s", strerror(errno));
+		goto close_efds;
+	}
+	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		r = -ENOMEM;
+		goto close_efds;
+	}
+	for (unsigned i = 0; i < cfg->cpus; i++)
+		vm->vcpus[i].fd = -1;
+	r = gm_init(&vm->mem, cfg->memory);
+	if (r) {
+		log_error("cannot allocate %llu MiB of guest RAM: %s", (unsigned long long)(cfg->memory >> 20),
+			  strerror(-r));
+		goto free_vcpus;
+	}
+	return 0;
+
+free_vcpus:
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+close_efds:
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	if (vm->serial.rx_ready_efd >= 0)
+		close(vm->serial.rx_ready_efd);
+	vm->stop_efd = vm->serial.rx_ready_efd = -1;
+	free(vm->supported_cpuid);
+	vm->supported_cpuid = NULL;
+	return r;
+}
+
+void vm_fini(struct vm *vm)
+{
+	gm_destroy(&vm->mem);
+	free(vm->vcpus);
+	free(vm->supported_cpuid);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	if (vm->serial.rx_ready_efd >= 0)
+		close(vm->serial.rx_ready_efd);
+	vm->vcpus = NULL;
+	vm->supported_cpuid = NULL;
+}
+
+static int load_acpi(struct vm *vm, uint64_t *rsdp)
+{
+	struct acpi_config ac = { .nr_cpus = vm->nr_vcpus };
+	uint64_t ram_top = vm->mem.nr_regions > 1 ? HIGHMEM_BASE + vm->mem.regions[1].len : HIGHMEM_BASE;
+	uint64_t base = ALIGN_UP(ram_top, GiB);
+	unsigned bits = cpuid_phys_bits(vm->supported_cpuid);
+	if (bits < 64 && base + MMIO64_SIZE <= (1ull << bits)) {
+		ac.mmio64_base = base;
+		ac.mmio64_size = MMIO64_SIZE;
+	}
+	uint8_t *dst = gm_ptr(&vm->mem, ACPI_TABLES_ADDR, ACPI_TABLES_SIZE);
+	if (!dst || !acpi_build(dst, ACPI_TABLES_SIZE, ACPI_TABLES_ADDR, &ac)) {
+		log_error("ACPI tables do not fit in the BIOS area");
+		return -ENOSPC;
+	}
+	*rsdp = ACPI_TABLES_ADDR; /* the RSDP comes first */
+	return 0;
+}
+
+int vm_build(struct vm *vm, const struct boot_files *files)
+{
+	int r;
+	atomic_store(&vm->stop_reason, VM_RUNNING);
+	vm->stop_status = 0;
+	uint64_t drain;
+	(void)!read(vm->stop_efd, &drain, sizeof(drain));
+
+	r = gm_clear(&vm->mem);
+	if (r) {
+		log_error("clearing guest RAM: %s", strerror(-r));
+		return r;
+	}
+	r = kvm_create_vm(vm);
+	if (r)
+		return r;
+	r = platform_create(vm);
+	if (r)
+		goto destroy_vm;
+	uint64_t rsdp;
+	r = load_acpi(vm, &rsdp);
+	if (r)
+		goto destroy_platform;
+	r = boot_load(&vm->mem, files, vm->cfg->cmdline, rsdp, &vm->entry);
+	if (r)
+		goto destroy_platform;
+	return 0;
+
+destroy_platform:
+	platform_destroy(vm);
+destroy_vm:
+	kvm_destroy_vm(vm);
+	return r;
+}
+
+int vm_create_vcpus(struct vm *vm)
+{
+	int r;
+	unsigned created = 0;
+	for (; created < vm->nr_vcpus; created++) {
+		r = vcpu_create(vm, &vm->vcpus[created], created);
+		if (r)
+			goto destroy_vcpus;
+	}
+	r = vcpu_set_boot_state(&vm->vcpus[0], &vm->entry);
+	if (r) {
+		log_error("setting the boot vCPU's registers: %s", strerror(-r));
+		goto destroy_vcpus;
+	}
+	return 0;
+
+destroy_vcpus:
+	while (created)
+		vcpu_destroy(&vm->vcpus[--created]);
+	return r;
+}
+
+int vm_start(struct vm *vm, const struct boot_files *files)
+{
+	int r = vm_build(vm, files);
+	if (r)
+		return r;
+	r = vm_create_vcpus(vm);
+	if (r) {
+		platform_destroy(vm);
+		kvm_destroy_vm(vm);
+	}
+	return r;
+}
+
+int vm_run_vcpus(struct vm *vm)
+{
+	vm->boot_ns = now_ns();
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		int r = vcpu_start(&vm->vcpus[i]);
+		if (r) {
+			log_error("starting vCPU %u: %s", i, strerror(-r));
+			vm_request_stop(vm, VM_STOP_ERROR, 0);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void vm_stop(struct vm *vm)
+{
+	/* Every vCPU leaves KVM_RUN before any device goes away. */
+	vm_request_stop(vm, VM_STOP_ERROR, 0); /* no-op if a reason is already set */
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (v->started)
+			pthread_join(v->thread, NULL);
+		v->started = false;
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	platform_destroy(vm);
+	kvm_destroy_vm(vm);
+}

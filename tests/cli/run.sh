@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The keel binary's handling of bad input: usage errors exit 2 with one
+# line; unusable files and devices exit 1 with a message naming them.
+GROUP=cli
+. "$(dirname "$0")/../lib.sh"
+
+# run_keel EXPECTED_STATUS NAME TEXT ARGS...: status and a message containing TEXT.
+run_keel() {
+	local want=$1 name=$2 text=$3
+	shift 3
+	local out rc
+	out=$("$KEEL" "$@" 2>&1 </dev/null)
+	rc=$?
+	[ "$rc" -eq "$want" ] || expect "status $rc, expected $want"
+	[[ "$out" == *"$text"* ]] || expect "output lacks '$text': $(echo "$out" | head -2 | tr '\n' ' ')"
+	verdict "$name"
+}
+
+run_keel 2 no-command "usage: keel" 
+run_keel 2 unknown-command "unknown command 'frobnicate'" frobnicate
+run_keel 0 version "keel " --version
+run_keel 0 help "usage: keel COMMAND" --help
+run_keel 0 run-help "--on-reboot ACTION" run --help
+run_keel 2 missing-kernel "--kernel is required" run
+run_keel 2 bad-cpus "--cpus: '0' is out of range" run --kernel x --cpus 0
+run_keel 2 bad-memory "--memory: 'big' is not a size" run --kernel x --memory big
+
+# A usage error is exactly one line.
+out=$("$KEEL" run --kernel x --serial tcp:1 2>&1)
+[ "$(echo "$out" | wc -l)" -eq 1 ] || expect "$(echo "$out" | wc -l) lines"
+verdict usage-error-is-one-line
+
+run_keel 1 kernel-not-found "kernel /nonexistent/bzImage: No such file or directory" run --kernel /nonexistent/bzImage
+run_keel 1 initrd-not-found "initrd /nonexistent/initrd: No such file" run --kernel "$GUESTS/testguest.elf" --initrd /nonexistent/initrd
+head -c 4096 /dev/urandom > "$LOGS/garbage.img"
+run_keel 1 kernel-garbage "not a Linux bzImage or a PVH ELF kernel" run --kernel "$LOGS/garbage.img"
+: > "$LOGS/empty.img"
+run_keel 1 initrd-empty "file is empty" run --kernel "$GUESTS/testguest.elf" --initrd "$LOGS/empty.img"
+run_keel 1 kernel-is-directory "not a regular file" run --kernel /tmp
+run_keel 1 serial-file-unwritable "--serial file:/nonexistent/dir/out" run --kernel "$GUESTS/testguest.elf" --serial file:/nonexistent/dir/out
+run_keel 1 kvm-fd-closed "--kvm-fd 97: not an open file descriptor" run --kernel "$GUESTS/testguest.elf" --kvm-fd 97
+out=$("$KEEL" run --kernel "$GUESTS/testguest.elf" --kvm-fd 5 5<"$LOGS/garbage.img" 2>&1)
+[[ "$out" == *"--kvm-fd 5: not /dev/kvm (not a character device)"* ]] || expect "message: $out"
+verdict kvm-fd-regular-file
+out=$("$KEEL" run --kernel "$GUESTS/testguest.elf" --kvm-fd 5 5</dev/null 2>&1)
+[[ "$out" == *"is not a KVM device"* ]] || expect "no KVM-device message: $out"
+verdict kvm-fd-wrong-device
+
+if kvm_usable; then
+	# A truncated guest image must not start a VM; the message names the problem.
+	head -c 1100 "$GUESTS/testguest.bzImage" > "$LOGS/truncated.bzImage"
+	run_keel 1 bzimage-truncated "the image is truncated" run --kernel "$LOGS/truncated.bzImage" --memory 32M
+	truncate -s 20M "$LOGS/big.initrd"
+	run_keel 1 initrd-too-big "does not fit in guest RAM above the kernel; give the VM more --memory" \
+		run --kernel "$GUESTS/testguest.elf" --memory 16M --initrd "$LOGS/big.initrd"
+else
+	skip kvm-dependent-errors "/dev/kvm is not usable here"
+fi

@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: MIT
+# libFuzzer targets, built with clang into build-fuzz/: one per device model,
+# one for VM-exit dispatch over all devices, one for the kernel loaders.
+# `make fuzzers` builds them; tests/fuzz/run.sh runs each briefly (make test)
+# or for longer (make fuzz).
+
+FUZZ_DEVICES := uart_com1 rtc i8042 acpi_pm pci_host debug_exit
+FUZZ_DEV_BINS := $(FUZZ_DEVICES:%=$(BUILD)/fuzz/fuzz_dev_%)
+FUZZ_BINS := $(FUZZ_DEV_BINS) $(BUILD)/fuzz/fuzz_exits $(BUILD)/fuzz/fuzz_boot
+FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+$(FUZZ_DEV_BINS): $(BUILD)/fuzz/fuzz_dev_%: tests/fuzz/fuzz_device.c tests/unit/fake.h $(BUILD)/libkeel.a
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)$(CC) $(CFLAGS_KEEL) $(FUZZ_FLAGS) -Isrc -Itests/unit -DFUZZ_DEVICE=$*_device -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/unit/fake.h $(BUILD)/libkeel.a
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)$(CC) $(CFLAGS_KEEL) $(FUZZ_FLAGS) -Isrc -Itests/unit -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
+
+fuzz-bins: $(FUZZ_BINS)

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the shell test groups.  Each test prints exactly one
+# line: "PASS group/name", "FAIL group/name: why" or "SKIP group/name: why".
+# Sourced with GROUP set; KEEL_BUILD names the build directory.
+
+GROUP=${GROUP_PREFIX:-}$GROUP
+BUILD=${KEEL_BUILD:-build}
+KEEL=${KEEL:-$BUILD/keel}
+DRIVE=${DRIVE:-$BUILD/tests/drive}
+GUESTS=$BUILD/guests
+LOGS=$BUILD/test-logs/$GROUP
+mkdir -p "$LOGS"
+
+pass() { echo "PASS $GROUP/$1${2:+ ($2)}"; }
+fail() { echo "FAIL $GROUP/$1: $2"; }
+skip() { echo "SKIP $GROUP/$1: $2"; }
+
+# check NAME COND-MESSAGE...: pass when every "expect" recorded no problem.
+problems=()
+expect() { problems+=("$1"); }
+# verdict NAME [LOG]: one result line; with KEEL_SHOW_LOGS=1 a failure shows the log's tail.
+verdict() {
+	local name=$1 logfile=${2:-}
+	if [ ${#problems[@]} -eq 0 ]; then
+		pass "$name" "${PASS_DETAIL:-}"
+	else
+		fail "$name" "$(IFS=';'; echo "${problems[*]}")"
+		if [ "${KEEL_SHOW_LOGS:-0}" = 1 ] && [ -n "$logfile" ] && [ -f "$logfile" ]; then
+			tail -n 30 "$logfile" | sed 's/^/  | /'
+		fi
+	fi
+	problems=()
+	PASS_DETAIL=
+}
+
+# FNV-1a (32-bit) of a file, as the test guest computes it.
+fnv1a() {
+	local h=2166136261 b
+	for b in $(od -An -v -tu1 "$1"); do
+		h=$(( ((h ^ b) * 16777619) & 0xffffffff ))
+	done
+	printf '0x%08x\n' "$h"
+}
+
+# True if this host's /dev/kvm is backed by VT-x/AMD-V.
+hw_virt() { grep -qwE 'vmx|svm' /proc/cpuinfo; }
+kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
