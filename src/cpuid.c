@@ -108,8 +108,7 @@ static void hide_emulator_unsafe(struct kvm_cpuid_entry2 *e)
 	}
 }
 
-struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, unsigned nr_cpus,
-			       bool emulated_host)
+struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, const struct cpuid_options *o)
 {
 	size_t bytes = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
 	struct kvm_cpuid2 *c = malloc(bytes);
@@ -137,8 +136,10 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned inde
 			e.eax &= kvm_pv_allowed;
 			e.ebx = e.ecx = e.edx = 0;
 		}
-		set_topology(&e, index, nr_cpus);
-		if (emulated_host)
+		if (e.function == 0x1 && o->tsc_deadline)
+			e.ecx |= BIT(24); /* TSC-deadline mode of the local APIC timer */
+		set_topology(&e, index, o->nr_cpus);
+		if (o->emulated_host)
 			hide_emulator_unsafe(&e);
 		c->entries[out++] = e;
 	}

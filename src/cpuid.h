@@ -7,12 +7,15 @@
 struct kvm_cpuid2;
 
 /*
- * Build vCPU `index`'s CPUID table (of nr_cpus) from KVM's supported entries.
- * emulated_host hides features a kernel-mode instruction emulator cannot run.
+ * Build vCPU `index`'s CPUID table from KVM's supported entries.
  * Returns a malloc'ed table or NULL.
  */
-struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, unsigned nr_cpus,
-			       bool emulated_host);
+struct cpuid_options {
+	unsigned nr_cpus;
+	bool emulated_host;  /* hide what an instruction emulator cannot run */
+	bool tsc_deadline;   /* KVM_CAP_TSC_DEADLINE_TIMER: not in the supported set, but offered */
+};
+struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, const struct cpuid_options *o);
 
 /* Guest physical address width KVM reports (CPUID 0x80000008), 36 if absent. */
 unsigned cpuid_phys_bits(const struct kvm_cpuid2 *supported);

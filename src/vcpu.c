@@ -132,7 +132,12 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id)
 		log_error("vCPU %u: mapping kvm_run: %s", id, strerror(errno));
 		goto close_fd;
 	}
-	struct kvm_cpuid2 *cpuid = cpuid_build(vm->supported_cpuid, id, vm->nr_vcpus, vm->emulated_host);
+	struct cpuid_options co = {
+		.nr_cpus = vm->nr_vcpus,
+		.emulated_host = vm->emulated_host,
+		.tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0,
+	};
+	struct kvm_cpuid2 *cpuid = cpuid_build(vm->supported_cpuid, id, &co);
 	if (!cpuid) {
 		r = -ENOMEM;
 		goto unmap_run;

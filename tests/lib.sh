@@ -42,6 +42,30 @@ fnv1a() {
 	printf '0x%08x\n' "$h"
 }
 
+# run_vm LOG DRIVE-ARGS...: run "$DRIVE" -l LOG DRIVE-ARGS..., setting rc to its status.
+# In the lab (KEEL_IN_LAB=1), nested SVM emulated by QEMU/TCG now and then
+# hangs or triple-faults a guest, under QEMU as the nested VMM as under keel
+# (tests/lab/lab.sh).  There, and only there, a run that ends in a drive
+# timeout or a guest crash is run again, up to three attempts, and the PASS
+# line says so (PASS_DETAIL).  Tests that expect a crash must not use this.
+run_vm() {
+	local log=$1 attempt
+	shift
+	for attempt in 1 2 3; do
+		"$DRIVE" -l "$log" "$@" > "$log.drive"
+		rc=$?
+		[ "${KEEL_IN_LAB:-0}" = 1 ] && [ $attempt -lt 3 ] || break
+		local why
+		why=$(grep -ohE 'triple fault|KVM internal error|instruction emulation failed' "$log" | head -1)
+		[ $rc -eq 124 ] && why=${why:-hang (drive timeout)}
+		[ -n "$why" ] || break
+		cp "$log" "$log.attempt$attempt"
+		PASS_DETAIL="${PASS_DETAIL:+$PASS_DETAIL; }retried: attempt $attempt hit a lab fault ($why)"
+	done
+	cat "$log.drive"
+	return $rc
+}
+
 # True if this host's /dev/kvm is backed by VT-x/AMD-V.
 hw_virt() { grep -qwE 'vmx|svm' /proc/cpuinfo; }
 kvm_usable() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }

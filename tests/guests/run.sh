@@ -23,9 +23,8 @@ params() { # CPUS MEM_MB [extra]
 # Full check list; each run is one test, failing checks listed.
 full_run() { # NAME KERNEL CPUS MEM_MB
 	local name=$1 kernel=$2 cpus=$3 mem=$4 log=$LOGS/$1.log
-	"$DRIVE" -t 60 -l "$log" -- "$KEEL" run --kernel "$kernel" --initrd "$initrd" --cpus "$cpus" \
+	run_vm "$log" -t 60 -- "$KEEL" run --kernel "$kernel" --initrd "$initrd" --cpus "$cpus" \
 		--memory "${mem}M" --debug-exit --cmdline "$(params "$cpus" "$mem" keeltest.kvm=1)" >/dev/null
-	local rc=$?
 	[ $rc -eq 33 ] || expect "exit status $rc, expected 33 (guest pass)"
 	grep -q '^keeltest: PASSED' "$log" || expect "no PASSED line"
 	local bad
@@ -45,17 +44,15 @@ full_run keel-pvh-highmem "$GUESTS/testguest.elf" 2 4098
 
 # ACPI power-off: exit 0.
 log=$LOGS/poweroff.log
-"$DRIVE" -t 30 -l "$log" -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff >/dev/null
-rc=$?
+run_vm "$log" -t 30 -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff >/dev/null
 [ $rc -eq 0 ] || expect "exit status $rc"
 grep -q 'keeltest: powering off' "$log" || expect "guest did not get to power off"
 verdict acpi-poweroff
 
 # Reboot with --on-reboot=exit: one boot, status 0, a message.
 log=$LOGS/reboot-exit.log
-"$DRIVE" -t 30 -l "$log" -- "$KEEL" run --kernel "$GUESTS/testguest.bzImage" --memory 32M --cmdline keeltest=reboot \
+run_vm "$log" -t 30 -- "$KEEL" run --kernel "$GUESTS/testguest.bzImage" --memory 32M --cmdline keeltest=reboot \
 	--on-reboot=exit --name rebooter >/dev/null
-rc=$?
 [ $rc -eq 0 ] || expect "exit status $rc"
 [ "$(grep -c 'keeltest: booted' "$log")" -eq 1 ] || expect "booted $(grep -c 'keeltest: booted' "$log") times"
 grep -q 'keel(rebooter): guest rebooted; exiting' "$log" || expect "no reboot message naming the VM"
@@ -63,8 +60,7 @@ verdict reboot-exit
 
 # Reboot with restart (the default): the guest sees CMOS survive and powers off on its second boot.
 log=$LOGS/reboot-restart.log
-"$DRIVE" -t 30 -l "$log" -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --cpus 2 --cmdline keeltest=reboot >/dev/null
-rc=$?
+run_vm "$log" -t 30 -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --cpus 2 --cmdline keeltest=reboot >/dev/null
 [ $rc -eq 0 ] || expect "exit status $rc"
 [ "$(grep -c 'keeltest: booted' "$log")" -eq 2 ] || expect "booted $(grep -c 'keeltest: booted' "$log") times, expected 2"
 grep -q 'second boot, powering off' "$log" || expect "second boot did not power off"
@@ -82,18 +78,16 @@ verdict triple-fault
 
 # Console input from a pipe reaches the guest's UART.
 log=$LOGS/echo.log
-"$DRIVE" -t 30 -l "$log" -x READY -s 'hello from the host\n' -x 'ECHO:hello from the host' -- \
+run_vm "$log" -t 30 -x READY -s 'hello from the host\n' -x 'ECHO:hello from the host' -- \
 	"$KEEL" run --kernel "$GUESTS/testguest.bzImage" --memory 32M --debug-exit --cmdline keeltest=echo >/dev/null
-rc=$?
 [ $rc -eq 33 ] || expect "exit status $rc"
 verdict serial-input
 
 # --name names the process and the messages; vCPU threads are named too.
 log=$LOGS/name.log
-"$DRIVE" -t 30 -l "$log" -x READY -e 'test "$(cat /proc/$DRIVE_PID/comm)" = web-1 && cat /proc/$DRIVE_PID/task/*/comm | grep -qx vcpu1' \
+run_vm "$log" -t 30 -x READY -e 'test "$(cat /proc/$DRIVE_PID/comm)" = web-1 && cat /proc/$DRIVE_PID/task/*/comm | grep -qx vcpu1' \
 	-s 'x\n' -- "$KEEL" run --name web-1 --cpus 2 --kernel "$GUESTS/testguest.elf" --memory 32M --debug-exit \
 	--cmdline keeltest=echo >/dev/null
-rc=$?
 [ $rc -eq 33 ] || expect "exit status $rc (125: process or thread names wrong)"
 verdict vm-and-thread-names
 
@@ -111,8 +105,7 @@ fi
 # --serial file: guest output lands in the file, none on stdout.
 out=$LOGS/serial-file.txt
 log=$LOGS/serial-file.log
-"$DRIVE" -t 30 -l "$log" -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff --serial "file:$out" >/dev/null
-rc=$?
+run_vm "$log" -t 30 -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff --serial "file:$out" >/dev/null
 [ $rc -eq 0 ] || expect "exit status $rc"
 grep -q 'keeltest: powering off' "$out" || expect "guest output missing from the file"
 ! grep -q 'keeltest:' "$log" || expect "guest output also on stdout"

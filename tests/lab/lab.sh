@@ -96,7 +96,8 @@ mkdir -p /dev/pts
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 ln -sf /dev/pts/ptmx /dev/ptmx
 ln -s /proc/self/fd /dev/fd
-for m in irqbypass ccp kvm kvm-amd; do insmod /mod/\$m.ko || echo "lab: insmod \$m failed"; done
+for m in irqbypass ccp kvm; do insmod /mod/\$m.ko || echo "lab: insmod \$m failed"; done
+insmod /mod/kvm-amd.ko ${KVM_AMD_PARAMS:-} || echo "lab: insmod kvm-amd failed"
 echo "LAB-UP after \$(cut -d' ' -f1 /proc/uptime) s, svm: \$(grep -cw svm /proc/cpuinfo) cpus"
 cd /work
 bash -c "\$(cat /lab-command)"
@@ -106,14 +107,15 @@ INIT
 chmod 755 "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$LAB/lab.cpio.gz"
 
-qemu=(qemu-system-x86_64 -accel tcg -cpu "${LAB_CPU:-EPYC}" -M pc -m 3072 -smp "${LAB_CPUS:-2}" -nodefaults -no-user-config
-	-display none -serial stdio -no-reboot -kernel "$VMLINUZ" -initrd "$LAB/lab.cpio.gz")
+qemu=(qemu-system-x86_64 -accel "tcg,thread=${LAB_TCG_THREADS:-multi}" -cpu "${LAB_CPU:-EPYC}" -M pc -m 3072 -smp "${LAB_CPUS:-2}" -nodefaults -no-user-config
+	-display none -serial stdio -no-reboot -kernel "$VMLINUZ" -initrd "$LAB/lab.cpio.gz"
+	-monitor "unix:$LAB/monitor.sock,server,nowait") # for looking into a stalled lab
 if [ $interactive = 1 ]; then
 	exec "${qemu[@]}" -append "console=ttyS0 quiet loglevel=1 panic=-1"
 fi
 log=$LAB/console.log
 timeout "$timeout" "${qemu[@]}" \
-	-append "console=ttyS0 quiet panic=-1" </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
+	-append "console=ttyS0 quiet panic=-1 nokaslr" </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
 	grep --line-buffered -v '^\[ *[0-9.]*\]'
 status=$(sed -n 's/^LAB-STATUS \([0-9]*\)$/\1/p' "$log" | tail -1)
 if [ -z "$status" ]; then

@@ -17,15 +17,15 @@ if hw_virt && kvm_usable; then
 	exit 0
 fi
 
-# The lab's own (emulated) kernel can stall too; then the whole run is repeated
-# once, and only the complete run's results count.
+# The lab's own (emulated) kernel can stall or die too; then the whole run is
+# repeated, up to three attempts, and only a complete run's results count.
 note=
-for attempt in 1 2; do
+for attempt in 1 2 3; do
 	log=$LOGS/lab.$attempt.log
-	tests/lab/lab.sh --timeout 900 -- bash tests/lab/in-lab.sh > "$log" 2>&1
+	tests/lab/lab.sh --timeout 360 -- bash tests/lab/in-lab.sh > "$log" 2>&1
 	rc=$?
-	[ $rc -eq 125 ] && [ $attempt = 1 ] || break
-	note="; the first lab run stalled ($(grep -E '^lab:' "$log" | head -1 | cut -c1-80)), this is the second"
+	[ $rc -eq 125 ] && [ $attempt -lt 3 ] || break
+	note="${note}; lab run $attempt did not finish ($(grep -E '^lab:' "$log" | head -1 | cut -c6-60))"
 done
 grep -E '^(PASS|FAIL|SKIP) ' "$log"
 n=$(grep -cE '^(PASS|FAIL|SKIP) ' "$log")

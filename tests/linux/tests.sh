@@ -10,16 +10,6 @@ GROUP=linux
 : "${VMLINUZ:?}" "${GUEST_INITRD:?}"
 date=$(date -u +%Y%m%d)
 
-# In the lab, nested SVM emulated by QEMU/TCG occasionally hangs or faults a
-# guest during early boot, with QEMU as the nested VMM as often as with keel
-# (measured: about 1 boot in 8 with 2 vCPUs).  There, and only there, a boot
-# that never reaches the guest's init gets one more attempt, and the result
-# line says so.  On real hardware every failure counts.
-lab_fault() { # LOG DRIVE-OUTPUT: true if the run died before init, in a way the lab causes
-	! grep -q KEEL-GUEST-UP "$1" &&
-		{ grep -q '^drive: timeout' "$2" || grep -qE 'triple fault|KVM internal error|emulation failed' "$1"; }
-}
-
 # linux_boot NAME CPUS MEM_MB STEPS... -- [KEEL OPTIONS]
 linux_boot() {
 	local name=$1 cpus=$2 mem=$3
@@ -32,19 +22,8 @@ linux_boot() {
 	shift
 	log=$LOGS/$name.log
 	local cmdline="console=ttyS0 panic=-1 keel.cpus=$cpus keel.mem=$mem keel.date=$date"
-	local attempt retried=
-	for attempt in 1 2; do
-		"$DRIVE" -t 150 -l "$log" -m KEEL-GUEST-UP "${steps[@]}" -- "$KEEL" run --kernel "$VMLINUZ" \
-			--initrd "$GUEST_INITRD" --cpus "$cpus" --memory "${mem}M" --cmdline "$cmdline" "$@" > "$LOGS/$name.drive"
-		rc=$?
-		if [ "${KEEL_IN_LAB:-0}" = 1 ] && [ $attempt = 1 ] && lab_fault "$log" "$LOGS/$name.drive"; then
-			cp "$log" "$LOGS/$name.attempt1.log"
-			retried="; attempt 2: attempt 1 hit a lab fault before init ($(grep -oE 'triple fault|timeout' \
-				"$log" "$LOGS/$name.drive" | head -1 | cut -d: -f2))"
-			continue
-		fi
-		break
-	done
+	run_vm "$log" -t 150 -m KEEL-GUEST-UP "${steps[@]}" -- "$KEEL" run --kernel "$VMLINUZ" \
+		--initrd "$GUEST_INITRD" --cpus "$cpus" --memory "${mem}M" --cmdline "$cmdline" "$@" > "$LOGS/$name.drive"
 	local bad n
 	bad=$(grep 'KEEL-CHECK .* FAIL' "$log" | head -4 | tr -d '\r' | tr '\n' ';')
 	[ -z "$bad" ] || expect "guest checks failed: $bad"
@@ -52,7 +31,7 @@ linux_boot() {
 	[ "$n" -ge 9 ] || expect "only $n of 9 guest checks passed"
 	local up
 	up=$(awk '/^drive: mark KEEL-GUEST-UP/ { printf "%.1f", $4 / 1000 }' "$LOGS/$name.drive")
-	PASS_DETAIL="init reached after ${up:-?} s$retried"
+	PASS_DETAIL="init reached after ${up:-?} s${PASS_DETAIL:+; $PASS_DETAIL}"
 }
 
 linux_boot linux-1cpu 1 256 -x KEEL-READY -s 'hello keel\n' -x 'KEEL-ECHO:hello keel' --

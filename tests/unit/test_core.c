@@ -54,7 +54,7 @@ static struct kvm_cpuid2 *fake_supported(void)
 {
 	static const struct kvm_cpuid_entry2 e[] = {
 		{ .function = 0, .eax = 0xd },
-		{ .function = 1, .eax = 0x806f8, .ebx = 0xff0800, .ecx = 0xfffa3203, .edx = 0x178bfbff },
+		{ .function = 1, .eax = 0x806f8, .ebx = 0xff0800, .ecx = 0xfefa3203, .edx = 0x178bfbff },
 		{ .function = 4, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0x121 },
 		{ .function = 4, .index = 3, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0x163 },
 		{ .function = 7, .ebx = 0xffffffff, .ecx = 0xffffffff, .edx = 0xffffffff },
@@ -84,12 +84,14 @@ static const struct kvm_cpuid_entry2 *find(const struct kvm_cpuid2 *c, uint32_t 
 static void cpuid_shaping(void)
 {
 	struct kvm_cpuid2 *sup = fake_supported();
-	struct kvm_cpuid2 *c = cpuid_build(sup, 2, 3, false);
+	struct cpuid_options o = { .nr_cpus = 3, .tsc_deadline = true };
+	struct kvm_cpuid2 *c = cpuid_build(sup, 2, &o);
 	const struct kvm_cpuid_entry2 *e = find(c, 1, 0);
 	CHECK_EQ(e->ebx >> 24, 2);          /* APIC ID */
 	CHECK_EQ((e->ebx >> 16) & 0xff, 3); /* logical processors */
 	CHECK(e->ecx & (1u << 31));          /* hypervisor */
 	CHECK(e->ecx & (1u << 26));          /* XSAVE kept on real hardware */
+	CHECK(e->ecx & (1u << 24));          /* TSC deadline offered */
 	e = find(c, 0xb, 1);
 	CHECK(e->eax == 2 && e->ebx == 3 && e->edx == 2 && e->ecx == 0x201);
 	e = find(c, 0xb, 0);
@@ -113,10 +115,12 @@ static void cpuid_shaping(void)
 	CHECK(!(e->ecx & (1u << 22))); /* TOPOEXT hidden */
 	free(c);
 
-	c = cpuid_build(sup, 0, 1, true);
+	o = (struct cpuid_options){ .nr_cpus = 1, .emulated_host = true };
+	c = cpuid_build(sup, 0, &o);
 	e = find(c, 1, 0);
 	CHECK(!(e->ecx & ((1u << 26) | (1u << 27) | (1u << 28) | (1u << 23) | (1u << 13))));
 	CHECK(e->ecx & (1u << 0)); /* SSE3 untouched */
+	CHECK(!(e->ecx & (1u << 24))); /* no TSC deadline unless KVM offers it */
 	e = find(c, 7, 0);
 	CHECK(!(e->ebx & ((1u << 5) | (1u << 20) | (1u << 16))));
 	CHECK(e->ebx & (1u << 0)); /* FSGSBASE untouched */
