@@ -86,6 +86,7 @@ printf '%q ' "$@" > "$root/lab-command"
 cat > "$root/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
+mkdir -p /usr/bin && ln -sf /bin/busybox /usr/bin/env
 export PATH=/bin HOME=/tmp KEEL_BUILD=$BUILD VMLINUZ=/work/assets/vmlinuz GUEST_INITRD=/work/assets/guest.cpio.gz
 export KEEL_IN_LAB=1 KEEL_SHOW_LOGS=1
 mount -t proc proc /proc
