@@ -12,7 +12,7 @@ OPT ?= -O2 -g
 SAN ?=
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CFLAGS_KEEL = -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) -MMD -MP
-LDLIBS_KEEL = -lseccomp -lpthread
+LDLIBS_KEEL = -lseccomp -luring -lz -lpthread
 
 SRCS := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))

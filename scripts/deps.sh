@@ -6,7 +6,7 @@
 #                           cross-checks, clang's fuzzer runtime, iasl, cpio)
 # Uses apt-get directly as root, sudo otherwise.
 set -euo pipefail
-build=(gcc make libc6-dev libseccomp-dev cpio)
+build=(gcc make libc6-dev libseccomp-dev liburing-dev zlib1g-dev cpio)
 test=(clang libclang-rt-14-dev qemu-system-x86 acpica-tools util-linux bsdutils)
 case ${1:-build} in
 build) want=("${build[@]}") ;;

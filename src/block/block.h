@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The block-request interface.  Every layer of keel's block stack (file,
+ * cache, part, and whatever comes later) is a struct blk_dev and speaks only
+ * this interface to the layer above and the layer below, so a layer can later
+ * move into its own sandboxed process without the others changing.
+ *
+ * Requests are tagged and asynchronous: submit() starts one, done() reports
+ * its end, and completions arrive in any order.  A device has a bounded queue
+ * depth; a submit beyond it returns -EAGAIN and the submitter retries after
+ * one of its requests completed (back-pressure, never unbounded queues).
+ *
+ * Durability rules every layer keeps:
+ *  - BLK_FLUSH completes only after every write that completed before the
+ *    flush was submitted is durable in the layers below (and on the medium).
+ *  - A write with BLK_FUA is durable when it completes.
+ *  - No layer reorders a flush before a write that completed earlier.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+enum blk_op {
+	BLK_READ,
+	BLK_WRITE,
+	BLK_FLUSH,
+	BLK_DISCARD,      /* contents of the range become undefined (zero for file) */
+	BLK_WRITE_ZEROES, /* range reads as zeroes afterwards */
+};
+
+#define BLK_FUA (1u << 0)   /* write: durable when it completes */
+#define BLK_UNMAP (1u << 1) /* write-zeroes: the layer may deallocate */
+
+struct blk_req;
+typedef void blk_done_fn(struct blk_req *req);
+
+struct blk_req {
+	/* Filled in by the submitter; layers never modify them. */
+	enum blk_op op;
+	unsigned flags;
+	uint64_t tag;   /* the submitter's own cookie */
+	uint64_t offset; /* bytes, a multiple of the device's block_size */
+	uint64_t len;    /* bytes, a multiple of block_size; read/write: sum of iov lengths */
+	const struct iovec *iov; /* read/write only; caller keeps it alive until done */
+	unsigned iovcnt;
+	/*
+	 * Called exactly once per accepted request, from any thread (possibly
+	 * inside submit()).  It must not wait for another request of the same
+	 * stack to complete.
+	 */
+	blk_done_fn *done;
+	void *opaque;      /* the submitter's */
+	/* Set by the layer before it calls done(). */
+	int status; /* 0 or -errno (-EIO, -EROFS, -EINVAL, -ENOSPC, ...) */
+};
+
+struct blk_dev;
+
+struct blk_ops {
+	/*
+	 * Start req.  0: accepted; req->done() runs exactly once, possibly
+	 * before submit returns (so a submitter never holds a lock its done()
+	 * takes).  -EAGAIN: queue_depth requests are in flight; retry after a
+	 * completion.  Any other -errno: refused (bad range, read-only, ...);
+	 * done() is not called.
+	 */
+	int (*submit)(struct blk_dev *dev, struct blk_req *req);
+	/* Wait for in-flight requests, write back what is dirty, free the layer and those below. */
+	void (*close)(struct blk_dev *dev);
+	/*
+	 * Start the layer's threads (NULL for a layer without any); see
+	 * blk_start().  Until then the layer completes each request inside
+	 * submit() and does no background work.  0 or -errno.
+	 */
+	int (*start)(struct blk_dev *dev);
+};
+
+struct blk_dev {
+	const struct blk_ops *ops;
+	const char *layer;      /* "file", "cache", "part": for messages and tracing */
+	uint64_t size;          /* bytes */
+	uint32_t block_size;    /* logical block size in bytes: 512 or 4096 */
+	uint32_t queue_depth;   /* most requests in flight at once */
+	bool read_only;
+	bool volatile_cache;    /* completed writes may not be durable until FLUSH */
+	bool can_discard;
+	bool can_write_zeroes;
+	uint32_t discard_granularity; /* bytes */
+	struct blk_dev *lower;  /* the layer below; NULL for the bottom */
+};
+
+static inline int blk_submit(struct blk_dev *d, struct blk_req *r)
+{
+	return d->ops->submit(d, r);
+}
+
+static inline void blk_close(struct blk_dev *d)
+{
+	if (d)
+		d->ops->close(d);
+}
+
+/*
+ * Start the threads of every layer of the stack d tops (the completion
+ * thread of the file layer, the cache's write-back thread); a second call
+ * does nothing.  A stack comes up without threads: all it needs from the
+ * kernel but threads (files, io_uring_setup) is done at open, and until
+ * blk_start() each request completes inside submit() -- enough for set-up.
+ * keel calls blk_start() after sandbox_enter(), which needs a single-threaded
+ * process for its namespaces and still allows new threads.  0 or -errno.
+ */
+int blk_start(struct blk_dev *d);
+
+/* What --disk asked for (parsed by blk_parse_disk_option()). */
+enum blk_format { BLK_FORMAT_RAW };
+enum blk_cache_mode {
+	BLK_CACHE_WRITEBACK,   /* keel's RAM cache; guest flushes make data durable */
+	BLK_CACHE_WRITETHROUGH, /* RAM cache for reads; every write durable on completion */
+	BLK_CACHE_NONE,        /* no RAM cache, O_DIRECT; guest flushes fdatasync */
+};
+
+#define BLK_SERIAL_MAX 20 /* virtio-blk GET_ID length */
+
+struct blk_options {
+	const char *path;
+	enum blk_format format;
+	enum blk_cache_mode cache;
+	uint64_t cache_size; /* bytes; default 64 MiB */
+	bool readonly;
+	unsigned partition; /* 0: whole disk; N: the Nth MBR/GPT partition (1-based) */
+	char serial[BLK_SERIAL_MAX + 1];
+};
+
+/*
+ * Parse "path=F[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE]
+ * [,readonly][,partition=N][,serial=S]" into *o (path points into s, which must
+ * outlive o; s is modified).  ",," is a comma inside a value.  SIZE is bytes
+ * or has a K/M/G/T suffix, 1M to 1T; N is 1 to 1024; S is 1 to 20 printable
+ * ASCII characters.  0, or -EINVAL with one clear sentence in err.
+ */
+int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen);
+
+/*
+ * Open the stack o describes: file, then part if a partition is named, then
+ * cache unless cache=none.  Checks the image (exists, regular file or block
+ * device, readable/writable as asked, partition present) before touching it.
+ * 0 with *out set, or -errno with one clear sentence in err.  The stack has
+ * no threads yet: see blk_start().
+ */
+int blk_open(const struct blk_options *o, struct blk_dev **out, char *err, size_t errlen);
+
+/*
+ * The layer constructors blk_open() uses.  blk_file_open()'s messages name
+ * the path; blk_part_open()'s and blk_cache_open()'s do not know it (they
+ * read "partition 3 does not exist ..."): blk_open() puts "path: " before
+ * them.  On success the new layer owns lower (closing it closes lower); on
+ * failure lower is left open for the caller.  blk_file_open() with direct
+ * opens the image O_DIRECT and refuses, saying so, where the file system
+ * cannot do that (tmpfs, often).
+ */
+int blk_file_open(const char *path, bool readonly, bool direct, struct blk_dev **out, char *err,
+		  size_t errlen);
+int blk_part_open(struct blk_dev *lower, unsigned partition, struct blk_dev **out, char *err,
+		  size_t errlen);
+int blk_cache_open(struct blk_dev *lower, enum blk_cache_mode mode, uint64_t size,
+		   struct blk_dev **out, char *err, size_t errlen);
+
+/*
+ * The checks every layer's submit() makes first: a known op, flags that op
+ * accepts (BLK_FUA on writes, BLK_UNMAP on write-zeroes), offset and len
+ * multiples of block_size inside the device (no overflow), for reads and
+ * writes an iovec array of at most BLK_IOV_MAX entries whose lengths sum to
+ * len, and no write, discard or write-zeroes on a read-only device.
+ * 0, -EINVAL, -EOPNOTSUPP (discard/write-zeroes the device cannot do) or
+ * -EROFS.  A zero-length request passes; layers complete it at once.
+ */
+#define BLK_IOV_MAX 1024 /* IOV_MAX */
+int blk_req_check(const struct blk_dev *d, const struct blk_req *r);
+
+/*
+ * Synchronous helper for set-up code and tests: submit and wait (retrying
+ * while the device answers -EAGAIN).  Returns the request's status, or the
+ * -errno submit refused it with.
+ */
+int blk_io_sync(struct blk_dev *d, enum blk_op op, unsigned flags, uint64_t offset, void *buf,
+		uint64_t len);

@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The bottom of the block stack: a raw image file or block device driven
+ * through io_uring.
+ *
+ *  - READ/WRITE are readv/writev; BLK_FUA is RWF_DSYNC.  A short transfer is
+ *    resubmitted for the rest; a read that reaches the end of the file (the
+ *    image shrank under us) reads zeroes for what is left.
+ *  - FLUSH is IORING_OP_FSYNC with IORING_FSYNC_DATASYNC.
+ *  - DISCARD punches a hole (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE);
+ *    where the file system cannot, the discard succeeds and does nothing
+ *    (a discarded range's contents are undefined).
+ *  - WRITE_ZEROES is FALLOC_FL_ZERO_RANGE (a punched hole with BLK_UNMAP);
+ *    where the file system cannot (tmpfs has no ZERO_RANGE), zeroes are
+ *    written, a megabyte at a time.
+ *  - With direct (cache=none) the image is opened O_DIRECT; buffers that do
+ *    not meet the file system's memory alignment go through a bounce buffer.
+ *
+ * Threading: submit() may be called from any thread; it fills the submission
+ * ring under f->lock.  Once blk_start() has run, one completion thread
+ * ("blk-file") sleeps in io_uring_enter() and calls done() for each finished
+ * request, in whatever order the kernel finishes them.  Before that (set-up,
+ * before the sandbox) submit() itself waits for the request and completes
+ * it.  The file and the ring (io_uring_setup) are opened at open; after that
+ * the layer needs io_uring_enter, futex and, to start its thread, clone
+ * (src/sandbox.c allows them).
+ *
+ * At most FILE_QUEUE_DEPTH requests are in flight; a submit beyond that
+ * gets -EAGAIN.  A request's slot is freed before its done() runs, so a
+ * submitter may submit again from inside done().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "internal.h"
+#include "../util.h"
+
+#define FILE_QUEUE_DEPTH 128
+#define ZERO_BUF_SIZE (64 * KiB)
+#define ZERO_IOVS 16 /* one zero-writing step: up to 1 MiB */
+#define RETRIES_MAX 100
+
+struct fslot {
+	struct blk_req *req;
+	struct fslot *next_free;
+	uint64_t done_bytes;       /* read/write progress (zero writing included) */
+	struct iovec *rest;        /* what is left after a short transfer (malloc'd) */
+	unsigned restcnt;
+	void *bounce;              /* O_DIRECT copy of a misaligned buffer */
+	struct iovec biov;
+	bool zero_write;           /* write-zeroes done by writing zeroes */
+	unsigned retries;          /* -EAGAIN/-EINTR results resubmitted */
+	struct iovec ziov[ZERO_IOVS];
+};
+
+struct file_dev {
+	struct blk_dev dev;
+	int fd;
+	bool direct;
+	uint32_t mem_align; /* O_DIRECT buffer alignment */
+	struct io_uring ring;
+	pthread_t thread;
+	bool threaded;        /* blk_start() started the completion thread */
+	pthread_mutex_t lock; /* the rings, the free list, inflight, threaded */
+	pthread_cond_t idle;  /* inflight dropped to 0 */
+	unsigned inflight;
+	struct fslot *free;
+	void *zeroes; /* ZERO_BUF_SIZE zero bytes, aligned for O_DIRECT */
+	/* Set once the file system refused ZERO_RANGE: later write-zeroes write zeroes straight away. */
+	atomic_bool no_zero_range;
+	struct fslot slots[FILE_QUEUE_DEPTH];
+};
+
+static struct file_dev *to_file(struct blk_dev *d)
+{
+	return container_of(d, struct file_dev, dev);
+}
+
+/* The iovec array a read/write slot transfers from its current progress on. */
+static const struct iovec *slot_iov(struct fslot *s, unsigned *cnt)
+{
+	if (s->rest) {
+		*cnt = s->restcnt;
+		return s->rest;
+	}
+	if (s->bounce) {
+		*cnt = 1;
+		return &s->biov;
+	}
+	*cnt = s->req->iovcnt;
+	return s->req->iov;
+}
+
+/* Fill in one SQE for s's next step and submit it.  Called with f->lock held.  0 or -EBUSY. */
+static int queue_step(struct file_dev *f, struct fslot *s)
+{
+	struct blk_req *r = s->req;
+	/* The ring has FILE_QUEUE_DEPTH entries, one per slot, each slot one SQE at a time: never full. */
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
+	if (!sqe)
+		return -EBUSY;
+	uint64_t off = r->offset + s->done_bytes;
+	unsigned cnt;
+	const struct iovec *iov;
+
+	if (s->zero_write) {
+		uint64_t left = r->len - s->done_bytes;
+		unsigned n = 0;
+		while (left && n < ZERO_IOVS) {
+			size_t l = (size_t)MIN(left, ZERO_BUF_SIZE);
+			s->ziov[n++] = (struct iovec){ .iov_base = f->zeroes, .iov_len = l };
+			left -= l;
+		}
+		io_uring_prep_writev(sqe, f->fd, s->ziov, n, off);
+	} else {
+		switch (r->op) {
+		case BLK_READ:
+			iov = slot_iov(s, &cnt);
+			io_uring_prep_readv(sqe, f->fd, iov, cnt, off);
+			break;
+		case BLK_WRITE:
+			iov = slot_iov(s, &cnt);
+			io_uring_prep_writev(sqe, f->fd, iov, cnt, off);
+			if (r->flags & BLK_FUA)
+				sqe->rw_flags = RWF_DSYNC;
+			break;
+		case BLK_FLUSH:
+			io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+			break;
+		case BLK_DISCARD:
+			io_uring_prep_fallocate(sqe, f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, r->len);
+			break;
+		case BLK_WRITE_ZEROES:
+			io_uring_prep_fallocate(sqe, f->fd,
+						(r->flags & BLK_UNMAP ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
+							FALLOC_FL_KEEP_SIZE,
+						off, r->len);
+			break;
+		}
+	}
+	io_uring_sqe_set_data(sqe, s);
+	/*
+	 * The SQE is in the ring once io_uring_submit() has run, even when the
+	 * enter failed; a failed enter (-EINTR, or -EAGAIN/-EBUSY while the
+	 * kernel is short of memory) is tried again until it takes.
+	 */
+	for (int i = 0; i < RETRIES_MAX; i++) {
+		int rc = io_uring_submit(&f->ring);
+		if (rc >= 0)
+			return 0;
+		if (rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			break;
+		sched_yield();
+	}
+	log_error("block: io_uring_submit keeps failing; requests may stall");
+	return 0;
+}
+
+/* Queue s's next step from a completion; false (s->req->status set) if that is impossible. */
+static bool requeue(struct file_dev *f, struct fslot *s)
+{
+	if (!queue_step(f, s))
+		return true;
+	s->req->status = -EIO;
+	return false;
+}
+
+/*
+ * Handle one completion for s, with f->lock held.  true: the request is
+ * finished (status set in s->req); false: another step was queued.
+ */
+static bool step_done(struct file_dev *f, struct fslot *s, int res)
+{
+	struct blk_req *r = s->req;
+	bool rw = s->zero_write || r->op == BLK_READ || r->op == BLK_WRITE;
+
+	if ((res == -EAGAIN || res == -EINTR) && s->retries++ < RETRIES_MAX)
+		return !requeue(f, s);
+	if (res < 0 && r->op == BLK_DISCARD && (res == -EOPNOTSUPP || res == -EINVAL)) {
+		/* The file system cannot punch holes: a discard is only a hint. */
+		r->status = 0;
+		return true;
+	}
+	if (res < 0 && r->op == BLK_WRITE_ZEROES && !s->zero_write && (res == -EOPNOTSUPP || res == -EINVAL)) {
+		atomic_store(&f->no_zero_range, true);
+		s->zero_write = true;
+		return !requeue(f, s);
+	}
+	if (res < 0) {
+		r->status = res;
+		return true;
+	}
+	if (!rw) {
+		r->status = 0;
+		return true;
+	}
+	uint64_t left = r->len - s->done_bytes;
+	if ((uint64_t)res > left) {
+		r->status = -EIO; /* the kernel moved more than asked: never expected */
+		return true;
+	}
+	s->done_bytes += (uint64_t)res;
+	left -= (uint64_t)res;
+	if (!left) {
+		r->status = 0;
+		return true;
+	}
+	if (s->zero_write) {
+		if (res == 0) {
+			r->status = -EIO;
+			return true;
+		}
+		return !requeue(f, s);
+	}
+	unsigned cnt;
+	const struct iovec *base = s->bounce ? &s->biov : r->iov;
+	cnt = s->bounce ? 1 : r->iovcnt;
+	if (res == 0) {
+		if (r->op == BLK_WRITE) {
+			r->status = -EIO;
+			return true;
+		}
+		/* End of file: the image is shorter than the device; the rest reads as zeroes. */
+		blk_iov_zero(base, cnt, s->done_bytes, (size_t)left);
+		r->status = 0;
+		return true;
+	}
+	/* Short transfer: the rest goes again. */
+	free(s->rest);
+	s->rest = blk_iov_tail(base, cnt, s->done_bytes, &s->restcnt);
+	if (!s->rest) {
+		r->status = -ENOMEM;
+		return true;
+	}
+	return !requeue(f, s);
+}
+
+/*
+ * Handle the completions in the ring (f->lock held): finished requests'
+ * slots go back to the free list and the requests to fin[] (their done()
+ * is for the caller to run, without the lock).  Returns how many; *stop is
+ * set when close()'s wake-up was among them.
+ */
+static unsigned reap_locked(struct file_dev *f, struct blk_req **fin, bool *stop)
+{
+	unsigned nfin = 0, seen = 0, head;
+	struct io_uring_cqe *cqe;
+	io_uring_for_each_cqe(&f->ring, head, cqe)
+	{
+		struct fslot *s = io_uring_cqe_get_data(cqe);
+		seen++;
+		if (!s) {
+			*stop = true;
+			continue;
+		}
+		if (!step_done(f, s, cqe->res))
+			continue;
+		struct blk_req *r = s->req;
+		if (s->bounce) {
+			if (r->op == BLK_READ && !r->status)
+				blk_iov_from_buf(r->iov, r->iovcnt, 0, s->bounce, (size_t)r->len);
+			free(s->bounce);
+		}
+		free(s->rest);
+		s->req = NULL;
+		s->next_free = f->free;
+		f->free = s;
+		fin[nfin++] = r;
+	}
+	io_uring_cq_advance(&f->ring, seen);
+	f->inflight -= nfin;
+	if (nfin && !f->inflight)
+		pthread_cond_broadcast(&f->idle);
+	return nfin;
+}
+
+/* Wait for a completion (f->lock held only by the caller that polls). */
+static int wait_cqe(struct file_dev *f)
+{
+	struct io_uring_cqe *cqe;
+	int rc = io_uring_wait_cqe(&f->ring, &cqe);
+	if (rc < 0 && rc != -EINTR && rc != -EAGAIN)
+		log_error("block: io_uring_wait_cqe: %s", strerror(-rc));
+	return rc;
+}
+
+static void *completion_thread(void *arg)
+{
+	struct file_dev *f = arg;
+	struct blk_req *fin[FILE_QUEUE_DEPTH];
+	bool stop = false;
+	blk_name_thread("blk-file");
+	while (!stop) {
+		if (wait_cqe(f) < 0)
+			continue;
+		/*
+		 * The lock also orders what the submitter wrote to a slot before
+		 * what this thread reads (the ring does too, but thread checkers
+		 * cannot see that).
+		 */
+		pthread_mutex_lock(&f->lock);
+		unsigned nfin = reap_locked(f, fin, &stop);
+		pthread_mutex_unlock(&f->lock);
+		for (unsigned i = 0; i < nfin; i++)
+			fin[i]->done(fin[i]);
+	}
+	return NULL;
+}
+
+/* Before blk_start(): the submitter waits for its own request (and completes whatever else finishes). */
+static void poll_until_done(struct file_dev *f, struct blk_req *r)
+{
+	struct blk_req *fin[FILE_QUEUE_DEPTH];
+	unsigned nfin = 0;
+	bool mine = false, stop = false;
+	while (!mine) {
+		if (wait_cqe(f) < 0)
+			continue;
+		unsigned n = reap_locked(f, fin + nfin, &stop);
+		for (unsigned i = nfin; i < nfin + n; i++)
+			mine |= fin[i] == r;
+		nfin += n;
+	}
+	pthread_mutex_unlock(&f->lock);
+	for (unsigned i = 0; i < nfin; i++)
+		fin[i]->done(fin[i]);
+}
+
+static int file_start(struct blk_dev *d)
+{
+	struct file_dev *f = to_file(d);
+	pthread_mutex_lock(&f->lock);
+	int r = f->threaded ? 0 : -pthread_create(&f->thread, NULL, completion_thread, f);
+	if (!r)
+		f->threaded = true;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+static bool iov_aligned(const struct blk_req *r, uint32_t a)
+{
+	for (unsigned i = 0; i < r->iovcnt; i++)
+		if ((uintptr_t)r->iov[i].iov_base % a || r->iov[i].iov_len % a)
+			return false;
+	return true;
+}
+
+static int file_submit(struct blk_dev *d, struct blk_req *r)
+{
+	struct file_dev *f = to_file(d);
+	int rc = blk_req_check(d, r);
+	if (rc)
+		return rc;
+	if (r->op != BLK_FLUSH && !r->len) {
+		r->status = 0;
+		r->done(r);
+		return 0;
+	}
+	void *bounce = NULL;
+	if (f->direct && (r->op == BLK_READ || r->op == BLK_WRITE) && !iov_aligned(r, f->mem_align)) {
+		if (posix_memalign(&bounce, MAX(f->mem_align, sizeof(void *)), (size_t)r->len))
+			return -ENOMEM;
+		if (r->op == BLK_WRITE)
+			blk_iov_to_buf(r->iov, r->iovcnt, 0, bounce, (size_t)r->len);
+	}
+	pthread_mutex_lock(&f->lock);
+	struct fslot *s = f->free;
+	if (!s) {
+		pthread_mutex_unlock(&f->lock);
+		free(bounce);
+		return -EAGAIN;
+	}
+	f->free = s->next_free;
+	f->inflight++;
+	*s = (struct fslot){ .req = r, .bounce = bounce, .biov = { .iov_base = bounce, .iov_len = (size_t)r->len } };
+	s->zero_write = r->op == BLK_WRITE_ZEROES && atomic_load(&f->no_zero_range);
+	if (queue_step(f, s)) {
+		s->next_free = f->free;
+		f->free = s;
+		f->inflight--;
+		pthread_mutex_unlock(&f->lock);
+		free(bounce);
+		return -EAGAIN;
+	}
+	if (!f->threaded) {
+		poll_until_done(f, r); /* drops the lock */
+		return 0;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static void file_close(struct blk_dev *d)
+{
+	struct file_dev *f = to_file(d);
+	pthread_mutex_lock(&f->lock);
+	while (f->inflight)
+		pthread_cond_wait(&f->idle, &f->lock);
+	bool threaded = f->threaded;
+	if (threaded) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, NULL);
+		io_uring_submit(&f->ring);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (threaded)
+		pthread_join(f->thread, NULL);
+	io_uring_queue_exit(&f->ring);
+	close(f->fd);
+	free(f->zeroes);
+	pthread_cond_destroy(&f->idle);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static const struct blk_ops file_ops = { .submit = file_submit, .close = file_close, .start = file_start };
+
+/* Block size and O_DIRECT memory alignment of an open image.  0 or -errno with err set. */
+static int probe_geometry(struct file_dev *f, const char *path, const struct stat *st, char *err, size_t errlen)
+{
+	f->dev.block_size = 512;
+	f->mem_align = 4096;
+	if (S_ISBLK(st->st_mode)) {
+		uint64_t bytes;
+		int lbs;
+		if (ioctl(f->fd, BLKGETSIZE64, &bytes) < 0 || ioctl(f->fd, BLKSSZGET, &lbs) < 0) {
+			snprintf(err, errlen, "%s: reading the block device's size: %s", path, strerror(errno));
+			return -errno;
+		}
+		if (lbs != 512 && lbs != 4096) {
+			snprintf(err, errlen, "%s: logical block size %d is not supported (512 or 4096)", path, lbs);
+			return -EINVAL;
+		}
+		f->dev.size = bytes;
+		f->dev.block_size = (uint32_t)lbs;
+		f->mem_align = (uint32_t)lbs;
+		f->dev.discard_granularity = (uint32_t)lbs;
+	} else {
+		f->dev.size = (uint64_t)st->st_size;
+		f->dev.discard_granularity = st->st_blksize > 0 ? (uint32_t)st->st_blksize : 4096;
+	}
+#ifdef STATX_DIOALIGN
+	if (f->direct) {
+		struct statx sx;
+		if (statx(f->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN)) {
+			if (!sx.stx_dio_offset_align) {
+				snprintf(err, errlen,
+					 "%s: the file system does not support O_DIRECT here (cache=none); use "
+					 "cache=writeback or cache=writethrough",
+					 path);
+				return -EINVAL;
+			}
+			if (sx.stx_dio_offset_align > 4096) {
+				snprintf(err, errlen, "%s: O_DIRECT needs %u-byte alignment; keel supports up to 4096",
+					 path, sx.stx_dio_offset_align);
+				return -EINVAL;
+			}
+			f->dev.block_size = MAX(f->dev.block_size, sx.stx_dio_offset_align);
+			f->mem_align = MAX(sx.stx_dio_mem_align, 1u);
+		}
+	}
+#endif
+	if (f->dev.size % f->dev.block_size) {
+		snprintf(err, errlen, "%s: its size, %llu bytes, is not a multiple of its %u-byte blocks", path,
+			 (unsigned long long)f->dev.size, f->dev.block_size);
+		return -EINVAL;
+	}
+	if (!f->dev.size) {
+		snprintf(err, errlen, "%s: the image is empty", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int blk_file_open(const char *path, bool readonly, bool direct, struct blk_dev **out, char *err, size_t errlen)
+{
+	int r;
+	struct stat st;
+	*out = NULL;
+	struct file_dev *f = calloc(1, sizeof(*f));
+	if (!f) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	f->direct = direct;
+	f->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0));
+	if (f->fd < 0) {
+		r = -errno;
+		if (direct && errno == EINVAL)
+			snprintf(err, errlen,
+				 "%s: the file system does not support O_DIRECT (cache=none); use cache=writeback or "
+				 "cache=writethrough",
+				 path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto free_dev;
+	}
+	if (fstat(f->fd, &st) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto close_fd;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file or block device", path);
+		r = -EINVAL;
+		goto close_fd;
+	}
+	r = probe_geometry(f, path, &st, err, errlen);
+	if (r)
+		goto close_fd;
+	if (posix_memalign(&f->zeroes, 4096, ZERO_BUF_SIZE)) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		r = -ENOMEM;
+		goto close_fd;
+	}
+	memset(f->zeroes, 0, ZERO_BUF_SIZE);
+	r = io_uring_queue_init(FILE_QUEUE_DEPTH, &f->ring, 0);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: io_uring is not available (io_uring_setup: %s)", path, strerror(-r));
+		goto free_zeroes;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->idle, NULL);
+	for (int i = FILE_QUEUE_DEPTH - 1; i >= 0; i--) {
+		f->slots[i].next_free = f->free;
+		f->free = &f->slots[i];
+	}
+	f->dev = (struct blk_dev){
+		.ops = &file_ops, .layer = "file", .size = f->dev.size, .block_size = f->dev.block_size,
+		.queue_depth = FILE_QUEUE_DEPTH, .read_only = readonly, .volatile_cache = true,
+		.can_discard = !readonly, .can_write_zeroes = !readonly,
+		.discard_granularity = f->dev.discard_granularity,
+	};
+	*out = &f->dev;
+	return 0;
+
+free_zeroes:
+	free(f->zeroes);
+close_fd:
+	close(f->fd);
+free_dev:
+	free(f);
+	return r;
+}
