@@ -40,6 +40,8 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libkeel.a
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -Isrc -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
 
+$(BUILD)/tests/test_block: tests/unit/blkfake.h
+
 include tests/guests/guests.mk
 include tests/fuzz/fuzz.mk
 
@@ -58,7 +60,7 @@ test:
 	@$(MAKE) --no-print-directory test-build
 	@KEEL_BUILD=$(BUILD) tests/run-all.sh
 
-test-build: $(BUILD)/keel unit guests $(BUILD)/tests/drive fuzzers
+test-build: $(BUILD)/keel unit guests $(BUILD)/tests/drive $(BUILD)/tests/crashwrite fuzzers
 
 fuzz: fuzzers
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/fuzz/run.sh
@@ -66,7 +68,7 @@ fuzz: fuzzers
 asan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		OPT="-O1 -g" build-asan/keel unit guests build-asan/tests/drive
+		OPT="-O1 -g" build-asan/keel unit guests build-asan/tests/drive build-asan/tests/crashwrite
 	@KEEL_BUILD=build-asan KEEL_SANITIZED=1 tests/run-all.sh
 
 clang:
@@ -85,3 +87,7 @@ clean:
 $(BUILD)/tests/drive: tests/tools/drive.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) -std=c17 -D_GNU_SOURCE $(WARN) -O2 $(SAN) -o $@ $<
+
+$(BUILD)/tests/crashwrite: tests/block/crashwrite.c $(BUILD)/libkeel.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -Isrc -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)

@@ -42,6 +42,7 @@ if [ "${KEEL_SANITIZED:-0}" = 1 ]; then
 fi
 group source tests/source/run.sh
 group cli tests/cli/run.sh
+group block tests/block/run.sh
 group guest tests/guests/run.sh
 group sandbox tests/sandbox/run.sh
 if [ "${KEEL_SANITIZED:-0}" = 1 ]; then

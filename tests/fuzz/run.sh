@@ -12,6 +12,39 @@ if ! command -v clang >/dev/null || [ ! -x "$FUZZ/fuzz_exits" ]; then
 	skip all "clang or its fuzzer runtime (libclang-rt-dev) is missing: fuzzers not built"
 	exit 0
 fi
+# le32 V / le64 V: V as little-endian bytes (printf escapes).
+le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+le64() { le32 $(($1 & 0xffffffff)); le32 $(($1 >> 32)); }
+# put FILE OFFSET ESCAPES: write bytes into FILE at OFFSET.
+put() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+# mbr_entry FILE SECTOR_OFFSET INDEX TYPE FIRST COUNT (and the 0x55aa signature)
+mbr_entry() {
+	put "$1" $(($2 + 446 + 16 * $3 + 4)) "$(printf '\\x%02x' "$4")"
+	put "$1" $(($2 + 446 + 16 * $3 + 8)) "$(le32 "$5")$(le32 "$6")"
+	put "$1" $(($2 + 510)) '\x55\xaa'
+}
+
+# Seeds for fuzz_part: a selector byte, then an MBR disk (logical partitions
+# too) or a GPT disk (selector bit 6: the harness fixes the CRC32s).
+seed_part() {
+	local img=$1.tmp
+	rm -f "$img"; truncate -s 20480 "$img"
+	mbr_entry "$img" 0 0 0x83 8 8
+	mbr_entry "$img" 0 1 0x05 16 24
+	mbr_entry "$img" $((16 * 512)) 0 0x83 2 4
+	mbr_entry "$img" $((16 * 512)) 1 0x05 8 8
+	mbr_entry "$img" $((24 * 512)) 0 0x83 2 4
+	{ printf '\x05'; cat "$img"; } > "$1/seed-mbr"
+	rm -f "$img"; truncate -s 20480 "$img"
+	mbr_entry "$img" 0 0 0xee 1 2047
+	put "$img" 512 "EFI PART$(le32 0x10000)$(le32 92)$(le32 0)$(le32 0)$(le64 1)$(le64 2047)$(le64 34)$(le64 2013)"
+	put "$img" $((512 + 72)) "$(le64 2)$(le32 128)$(le32 128)"
+	put "$img" 1024 '\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf\xaf'
+	put "$img" $((1024 + 32)) "$(le64 40)$(le64 99)"
+	{ printf '\x41'; cat "$img"; } > "$1/seed-gpt"
+	rm -f "$img"
+}
+
 for bin in "$FUZZ"/fuzz_*; do
 	[ -x "$bin" ] && [ "${bin%.d}" = "$bin" ] || continue
 	name=$(basename "$bin")
@@ -19,6 +52,9 @@ for bin in "$FUZZ"/fuzz_*; do
 	mkdir -p "$corpus" "$LOGS/crashes"
 	if [ "$name" = fuzz_boot ]; then
 		cp -n "$GUESTS"/*.bzImage "$GUESTS"/*.elf "$corpus/" 2>/dev/null
+	fi
+	if [ "$name" = fuzz_part ] && [ ! -e "$corpus/seed-gpt" ]; then
+		seed_part "$corpus"
 	fi
 	"$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 -close_fd_mask=1 \
 		-artifact_prefix="$LOGS/crashes/$name-" "$corpus" >"$LOGS/$name.log" 2>&1
