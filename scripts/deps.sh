@@ -7,7 +7,7 @@
 # Uses apt-get directly as root, sudo otherwise.
 set -euo pipefail
 build=(gcc make libc6-dev libseccomp-dev liburing-dev zlib1g-dev cpio)
-test=(clang libclang-rt-14-dev qemu-system-x86 acpica-tools util-linux bsdutils)
+test=(clang libclang-rt-14-dev qemu-system-x86 acpica-tools util-linux bsdutils e2fsprogs)
 case ${1:-build} in
 build) want=("${build[@]}") ;;
 test) want=("${build[@]}" "${test[@]}") ;;

@@ -163,6 +163,34 @@ static int opt_sandbox_violation(struct vm_config *c, const char *a, struct cli_
 	return 0;
 }
 
+static int opt_disk(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (c->nr_disks == KEEL_MAX_DISKS)
+		return usage_error(e, "at most %u disks", KEEL_MAX_DISKS);
+	char msg[160];
+	/* The parser splits the argument in place; argv strings are ours to modify. */
+	if (blk_parse_disk_option((char *)a, &c->disks[c->nr_disks], msg, sizeof(msg)))
+		return usage_error(e, "%s", msg);
+	c->nr_disks++;
+	return 0;
+}
+
+static int opt_rng(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	(void)a, (void)e;
+	c->rng = true;
+	return 0;
+}
+
+static int opt_virtio_console(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!*a)
+		return usage_error(e, "needs stdio or a file name");
+	c->virtio_console = a;
+	c->virtio_console_stdio = !strcmp(a, "stdio");
+	return 0;
+}
+
 struct option_desc {
 	const char *name;
 	char short_name; /* 0: none */
@@ -178,6 +206,9 @@ static const struct option_desc run_options[] = {
 	{ "cpus", 'c', "N", "number of vCPUs, 1-255 (default: 1)", opt_cpus },
 	{ "memory", 'm', "SIZE", "guest RAM, e.g. 512M or 2G; plain numbers are MiB (default: 512M)", opt_memory },
 	{ "serial", 0, "MODE", "COM1: stdio (default), file:PATH or none", opt_serial },
+	{ "disk", 'd', "SPEC", "virtio-blk disk, repeatable: path=FILE[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE][,readonly][,partition=N][,serial=S][,queues=N]", opt_disk },
+	{ "rng", 0, NULL, "virtio-rng entropy device fed from getrandom()", opt_rng },
+	{ "virtio-console", 0, "stdio|FILE", "virtio-console (hvc0): output to FILE, or stdio (then it takes the terminal's input)", opt_virtio_console },
 	{ "on-reboot", 0, "ACTION", "when the guest reboots: restart (default) or exit with status 0", opt_on_reboot },
 	{ "debug-exit", 0, NULL, "port 0xf4 exits keel with status (value << 1) | 1, as QEMU's isa-debug-exit", opt_debug_exit },
 	{ "kvm-fd", 0, "N", "use this already-open /dev/kvm descriptor; keel then opens nothing under /dev", opt_kvm_fd },

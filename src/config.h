@@ -5,12 +5,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "block/block.h"
+
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE };
 enum on_reboot { ON_REBOOT_RESTART, ON_REBOOT_EXIT };
 
 #define KEEL_MAX_CPUS 255 /* xAPIC IDs 0..254; 255 is broadcast */
 #define KEEL_MIN_MEMORY (16ull << 20)
 #define KEEL_MAX_MEMORY (1ull << 40)
+#define KEEL_MAX_DISKS 16
 
 struct vm_config {
 	const char *kernel;
@@ -27,6 +30,11 @@ struct vm_config {
 	const char *name;
 	int verbosity; /* enum log_level */
 	bool debug_sandbox_violation; /* test hook: make a forbidden syscall after set-up */
+	struct blk_options disks[KEEL_MAX_DISKS]; /* --disk, in order */
+	unsigned nr_disks;
+	bool rng;                          /* --rng: virtio-rng */
+	const char *virtio_console;        /* --virtio-console stdio|FILE; NULL: none */
+	bool virtio_console_stdio;
 };
 
 /* Exit statuses of `keel run`. */

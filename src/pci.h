@@ -12,26 +12,48 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus.h"
+
 #define PCI_SLOTS 32
 #define PCI_CFG_SIZE 256
+#define PCI_BARS 6
+
+/*
+ * A 32-bit memory BAR.  keel assigns its address when the device is added
+ * (as firmware would); the guest may move it, and the bus decodes the BAR
+ * wherever it currently points while memory decoding is on.
+ */
+struct pci_bar {
+	uint32_t size; /* power of two >= 4 KiB; 0: BAR unused */
+	const struct io_ops *ops;
+	void *opaque;
+	uint64_t decoded; /* address the bus decodes now; 0: not decoded */
+};
 
 struct pci_dev {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];   /* bits the guest may write */
 	uint8_t w1cmask[PCI_CFG_SIZE]; /* bits a written 1 clears */
+	uint16_t cap_end;              /* next free config offset for a capability */
+	struct pci_bar bar[PCI_BARS];
 	/* Optional: called (bus lock held) after the guest wrote [off, off+size). */
 	void (*config_written)(struct pci_dev *d, unsigned off, unsigned size);
+	/* Optional: called (bus lock held) before a read of [off, off+size) to refresh cfg. */
+	void (*config_reading)(struct pci_dev *d, unsigned off, unsigned size);
+	/* Optional: called (bus lock held) when a BAR's decoded address changes (0: off). */
+	void (*bar_moved)(struct pci_dev *d, unsigned bar, uint64_t old_addr, uint64_t new_addr);
 	void *opaque;
 };
 
 struct pci_bus {
 	pthread_mutex_t lock;
 	struct pci_dev *slots[PCI_SLOTS]; /* function 0 only */
+	uint64_t bar_next, bar_limit;     /* where pci_bus_add() places BARs */
 };
 
 void pci_bus_init(struct pci_bus *b);
 void pci_bus_destroy(struct pci_bus *b);
-/* Put d in a free slot (slot < 0: first free).  Returns the slot or -errno. */
+/* Put d in a free slot (slot < 0: first free) and give its BARs addresses.  Returns the slot or -errno. */
 int pci_bus_add(struct pci_bus *b, struct pci_dev *d, int slot);
 
 /* Config access for bus 0 (other buses are empty).  Unpopulated reads are all-ones. */
@@ -39,6 +61,19 @@ uint32_t pci_config_read(struct pci_bus *b, unsigned bus, unsigned dev, unsigned
 			 unsigned size);
 void pci_config_write(struct pci_bus *b, unsigned bus, unsigned dev, unsigned fn, unsigned off,
 		      unsigned size, uint32_t value);
+
+/* Declare BAR n as a 32-bit memory BAR of size bytes decoded by ops. */
+void pci_dev_set_bar(struct pci_dev *d, unsigned n, uint32_t size, const struct io_ops *ops, void *opaque);
+/*
+ * Append a capability of len bytes (cap[0] is its ID; the next pointer at
+ * cap[1] is filled in).  Returns its config-space offset, or -ENOSPC.
+ */
+int pci_dev_add_cap(struct pci_dev *d, const void *cap, unsigned len);
+/* Give d's BARs addresses in [*next, limit), naturally aligned; advances *next.  0 or -ENOSPC. */
+int pci_dev_assign_bars(struct pci_dev *d, uint64_t *next, uint64_t limit);
+/* An access to the PCI memory window: dispatch to the BAR that decodes addr.  False if none. */
+bool pci_mmio_read(struct pci_bus *b, uint64_t addr, unsigned size, uint64_t *value);
+bool pci_mmio_write(struct pci_bus *b, uint64_t addr, unsigned size, uint64_t value);
 
 /* Fill the read-only identity of a type-0 header and the standard writable bits. */
 void pci_dev_init_header(struct pci_dev *d, uint16_t vendor, uint16_t device, uint32_t class_code,
@@ -61,4 +96,11 @@ enum {
 	PCI_CAP_PTR = 0x34,
 	PCI_INT_LINE = 0x3c,
 	PCI_INT_PIN = 0x3d,
+	PCI_CAP_START = 0x40,
 };
+
+#define PCI_COMMAND_MEMORY 0x0002
+#define PCI_COMMAND_MASTER 0x0004
+#define PCI_STATUS_CAP_LIST 0x0010
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11

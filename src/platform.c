@@ -12,6 +12,7 @@
 
 #include "device.h"
 #include "util.h"
+#include "virtio/virtio.h"
 #include "vm.h"
 
 static const struct device_desc *const platform_devices[] = {
@@ -39,6 +40,7 @@ static int register_ranges(struct bus *b, const struct io_range_desc *r, size_t 
 
 int platform_create(struct vm *vm)
 {
+	irq_router_init(&vm->irq, vm->vm_fd);
 	vm->devices = calloc(ARRAY_SIZE(platform_devices), sizeof(*vm->devices));
 	if (!vm->devices)
 		return -ENOMEM;
@@ -60,6 +62,9 @@ int platform_create(struct vm *vm)
 		if (r)
 			goto destroy_created;
 	}
+	/* virtio functions go on the host bridge's bus, after the fixed devices. */
+	if (virtio_pci_create_all(vm))
+		goto destroy_created;
 	return 0;
 
 destroy_created:
@@ -69,6 +74,7 @@ destroy_created:
 
 void platform_destroy(struct vm *vm)
 {
+	virtio_pci_destroy_all(vm);
 	/* Reverse order: a device never outlives one it depends on. */
 	while (vm->nr_devices) {
 		struct device_instance *d = &vm->devices[--vm->nr_devices];
@@ -78,6 +84,7 @@ void platform_destroy(struct vm *vm)
 	vm->devices = NULL;
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	irq_router_destroy(&vm->irq);
 	bus_init(&vm->pio, "port I/O");
 	bus_init(&vm->mmio, "MMIO");
 }

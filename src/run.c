@@ -11,12 +11,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "block/block.h"
 #include "boot/boot.h"
 #include "cli.h"
 #include "console.h"
@@ -150,6 +152,67 @@ static void milestone(const char *what)
 	log_debug("%s after %.2f ms", what, (double)(now_ns() - start_ns) / 1e6);
 }
 
+/*
+ * Open every --disk stack and the virtio-console file now, while keel can
+ * still see the file system.  The stacks have no threads yet: they start
+ * after the sandbox is up (start_disks()), because the sandbox's namespaces
+ * need a single-threaded process.
+ */
+static int open_guest_files(struct vm_config *cfg, struct vm *vm)
+{
+	if (cfg->nr_disks) {
+		vm->disks = calloc(cfg->nr_disks, sizeof(*vm->disks));
+		if (!vm->disks)
+			return -ENOMEM;
+	}
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		char err[320];
+		int r = blk_open(&cfg->disks[i], &vm->disks[i], err, sizeof(err));
+		if (r) {
+			log_error("--disk %s", err);
+			return r;
+		}
+		vm->nr_disks++;
+	}
+	if (cfg->virtio_console) {
+		if (cfg->virtio_console_stdio) {
+			vm->virtio_console_fd = STDOUT_FILENO;
+		} else {
+			vm->virtio_console_fd = open(cfg->virtio_console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (vm->virtio_console_fd < 0) {
+				log_error("--virtio-console %s: %s", cfg->virtio_console, strerror(errno));
+				return -errno;
+			}
+		}
+	}
+	return 0;
+}
+
+static void close_guest_files(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_disks; i++)
+		blk_close(vm->disks[i]); /* writes back what is dirty and flushes */
+	free(vm->disks);
+	vm->disks = NULL;
+	vm->nr_disks = 0;
+	if (vm->virtio_console_fd > STDERR_FILENO)
+		close(vm->virtio_console_fd);
+	vm->virtio_console_fd = -1;
+}
+
+/* Start the block stacks' threads (sandboxed already).  0 or -errno (reported). */
+static int start_disks(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_disks; i++) {
+		int r = blk_start(vm->disks[i]);
+		if (r) {
+			log_error("--disk %s: cannot start its I/O threads: %s", vm->cfg->disks[i].path, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	start_ns = now_ns();
@@ -195,6 +258,11 @@ int cmd_run(int argc, char **argv)
 	}
 	vm.serial.out_fd = out_fd;
 	milestone("guest RAM allocated");
+	if (open_guest_files(&cfg, &vm)) {
+		if (probing)
+			pthread_join(probe.thread, NULL);
+		goto fini_vm;
+	}
 	r = vm_build(&vm, &files);
 	if (probing)
 		pthread_join(probe.thread, NULL); /* before the sandbox: namespaces need one thread */
@@ -232,6 +300,10 @@ int cmd_run(int argc, char **argv)
 				  rep.namespace_error);
 		milestone("sandbox up");
 	}
+	if (start_disks(&vm)) {
+		vm_stop(&vm);
+		goto close_signals;
+	}
 
 	for (bool first = true;; first = false) {
 		if (!first && vm_start(&vm, &files))
@@ -257,6 +329,7 @@ close_signals:
 stop_vm:
 	vm_stop(&vm);
 fini_vm:
+	close_guest_files(&vm);
 	vm_fini(&vm);
 close_kvm:
 	if (cfg.kvm_fd < 0)

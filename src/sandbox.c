@@ -36,7 +36,7 @@ static const int allowed_syscalls[] = {
 	SCMP_SYS(sigaltstack), SCMP_SYS(tgkill), SCMP_SYS(gettid), SCMP_SYS(getpid), SCMP_SYS(clock_gettime),
 	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(sched_yield),
 	SCMP_SYS(sched_getaffinity), SCMP_SYS(getrandom), SCMP_SYS(restart_syscall), SCMP_SYS(signalfd4),
-	SCMP_SYS(prlimit64),
+	SCMP_SYS(prlimit64), SCMP_SYS(fdatasync),
 	/* The block stack (src/block): io_uring set up at open; the steady state only enters the ring. */
 	SCMP_SYS(io_uring_enter),
 };

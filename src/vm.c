@@ -57,6 +57,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg, int kvm_fd, bool emulate
 	vm->emulated_host = emulated_host;
 	vm->nr_vcpus = cfg->cpus;
 	vm->serial.out_fd = -1;
+	vm->virtio_console_fd = -1;
 	vm->serial.rx_ready_efd = -1;
 	vm->stop_efd = -1;
 	bus_init(&vm->pio, "port I/O");

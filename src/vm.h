@@ -11,11 +11,14 @@
 #include "bus.h"
 #include "config.h"
 #include "guest_mem.h"
+#include "irq_route.h"
 
 struct kvm_run;
 struct kvm_cpuid2;
 struct device_desc;
 struct pci_bus;
+struct virtio_pci;
+struct blk_dev;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -79,6 +82,12 @@ struct vm {
 	unsigned nr_devices;
 	struct chardev serial;
 	struct pci_bus *pci; /* bus 0, owned by the host bridge device */
+	struct irq_router irq; /* GSI routes: irqchip lines and device MSIs */
+	struct virtio_pci **virtio; /* virtio functions on bus 0 */
+	unsigned nr_virtio;
+	struct blk_dev **disks; /* one block stack per --disk; lives as long as keel */
+	unsigned nr_disks;
+	int virtio_console_fd; /* where virtio-console output goes; -1: discarded */
 	struct cmos_nvram nvram;
 	struct boot_entry entry; /* how the boot vCPU enters the loaded kernel */
 

@@ -220,7 +220,7 @@ static char *next_item(char **sp)
 
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial" };
+	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial", "queues" };
 	bool seen[ARRAY_SIZE(keys)] = { false };
 	memset(o, 0, sizeof(*o));
 	o->format = BLK_FORMAT_RAW;
@@ -244,7 +244,7 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 		if (k == ARRAY_SIZE(keys))
 			return fail(err, errlen,
 				    "unknown disk option '%.40s' (known: path, format, cache, cache-size, readonly, "
-				    "partition, serial)",
+				    "partition, serial, queues)",
 				    item);
 		if (seen[k])
 			return fail(err, errlen, "disk option '%s' is given twice", keys[k]);
@@ -293,6 +293,12 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 				return fail(err, errlen, "partition=%.40s is not a partition number from 1 to %d", val,
 					    PARTITION_MAX);
 			o->partition = (unsigned)v;
+			break;
+		case 7:
+			if (parse_uint(val, 1, BLK_QUEUES_MAX, &v))
+				return fail(err, errlen, "queues=%.40s is not a number of queues from 1 to %d", val,
+					    BLK_QUEUES_MAX);
+			o->queues = (unsigned)v;
 			break;
 		case 6: {
 			size_t n = strlen(val);

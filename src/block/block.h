@@ -131,7 +131,10 @@ struct blk_options {
 	bool readonly;
 	unsigned partition; /* 0: whole disk; N: the Nth MBR/GPT partition (1-based) */
 	char serial[BLK_SERIAL_MAX + 1];
+	unsigned queues; /* virtio-blk queues; 0: one per vCPU */
 };
+
+#define BLK_QUEUES_MAX 64 /* virtio-blk queues per disk at most */
 
 /*
  * Parse "path=F[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE]

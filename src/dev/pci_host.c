@@ -100,6 +100,20 @@ static void ecam_write(void *opaque, uint64_t off, unsigned size, uint64_t value
 			 (uint32_t)value);
 }
 
+/* The 32-bit PCI memory window: whatever BAR decodes the address handles it. */
+static uint64_t window_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct pci_host *h = opaque;
+	uint64_t v;
+	return pci_mmio_read(&h->bus, PCI_MMIO32_BASE + off, size, &v) ? v : io_ones(size);
+}
+
+static void window_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	struct pci_host *h = opaque;
+	(void)pci_mmio_write(&h->bus, PCI_MMIO32_BASE + off, size, value);
+}
+
 static int pci_host_create(struct vm *vm, void **state)
 {
 	struct pci_host *h = calloc(1, sizeof(*h));
@@ -108,6 +122,8 @@ static int pci_host_create(struct vm *vm, void **state)
 	pthread_mutex_init(&h->lock, NULL);
 	h->vm = vm;
 	pci_bus_init(&h->bus);
+	h->bus.bar_next = PCI_MMIO32_BASE;
+	h->bus.bar_limit = PCI_MMIO32_BASE + PCI_MMIO32_SIZE;
 	/* Intel's ID for a virtual PCIe host bridge, as other VMMs use; class 06.00 host bridge. */
 	pci_dev_init_header(&h->bridge, 0x8086, 0x0d57, 0x060000, 0);
 	int r = pci_bus_add(&h->bus, &h->bridge, 0);
@@ -137,6 +153,7 @@ static const struct io_range_desc pci_host_pio[] = {
 
 static const struct io_range_desc pci_host_mmio[] = {
 	{ PCI_ECAM_BASE, PCI_ECAM_SIZE, { ecam_read, ecam_write } },
+	{ PCI_MMIO32_BASE, PCI_MMIO32_SIZE, { window_read, window_write } },
 };
 
 const struct device_desc pci_host_device = {

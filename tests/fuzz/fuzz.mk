@@ -7,12 +7,18 @@
 
 FUZZ_DEVICES := uart_com1 rtc i8042 acpi_pm pci_host debug_exit
 FUZZ_DEV_BINS := $(FUZZ_DEVICES:%=$(BUILD)/fuzz/fuzz_dev_%)
-FUZZ_BINS := $(FUZZ_DEV_BINS) $(BUILD)/fuzz/fuzz_exits $(BUILD)/fuzz/fuzz_boot $(BUILD)/fuzz/fuzz_part
+FUZZ_VIRTIO := virtio_blk virtio_console virtio_rng
+FUZZ_VIRTIO_BINS := $(FUZZ_VIRTIO:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_BINS := $(FUZZ_DEV_BINS) $(FUZZ_VIRTIO_BINS) $(BUILD)/fuzz/fuzz_virtqueue $(BUILD)/fuzz/fuzz_exits $(BUILD)/fuzz/fuzz_boot $(BUILD)/fuzz/fuzz_part
 FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
 $(FUZZ_DEV_BINS): $(BUILD)/fuzz/fuzz_dev_%: tests/fuzz/fuzz_device.c tests/unit/fake.h $(BUILD)/libkeel.a
 	@mkdir -p $(dir $@)
 	$(call say,FUZZ,$@)$(CC) $(CFLAGS_KEEL) $(FUZZ_FLAGS) -Isrc -Itests/unit -DFUZZ_DEVICE=$*_device -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
+
+$(FUZZ_VIRTIO_BINS): $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_virtio.c tests/unit/vdriver.h $(BUILD)/libkeel.a
+	@mkdir -p $(dir $@)
+	$(call say,FUZZ,$@)$(CC) $(CFLAGS_KEEL) $(FUZZ_FLAGS) -Isrc -Itests/unit -DFUZZ_VIRTIO=$*_desc -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/unit/fake.h $(BUILD)/libkeel.a
 	@mkdir -p $(dir $@)

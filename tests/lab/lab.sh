@@ -41,7 +41,7 @@ eval "$(scripts/assets.sh)" || { echo "lab: guest assets unavailable" >&2; exit 
 LAB=$BUILD/lab
 mkdir -p "$LAB"
 GUEST_INITRD=$LAB/guest.cpio.gz
-scripts/mkinitramfs.sh "$GUEST_INITRD" "$BUSYBOX" tests/linux/guest-init.sh
+MODULES=$MODULES BUSYBOX=$BUSYBOX scripts/guest-initramfs.sh "$GUEST_INITRD"
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -63,7 +63,7 @@ for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arc
 	cp "$MODULES/$m" "$root/mod/"
 done
 copy_bin "$(command -v bash)"
-for p in setpriv script; do
+for p in setpriv script e2fsck debugfs; do
 	command -v $p >/dev/null && copy_bin "$(command -v $p)"
 done
 copy_bin "$BUILD/keel"

@@ -12,7 +12,7 @@ if hw_virt && kvm_usable; then
 	export VMLINUZ
 	export GUEST_INITRD=$BUILD/linux/guest.cpio.gz
 	mkdir -p "$BUILD/linux"
-	scripts/mkinitramfs.sh "$GUEST_INITRD" "$BUSYBOX" tests/linux/guest-init.sh
+	MODULES=$MODULES BUSYBOX=$BUSYBOX scripts/guest-initramfs.sh "$GUEST_INITRD"
 	bash tests/linux/tests.sh
 	exit 0
 fi

@@ -21,7 +21,7 @@ linux_boot() {
 	done
 	shift
 	log=$LOGS/$name.log
-	local cmdline="console=ttyS0 panic=-1 keel.cpus=$cpus keel.mem=$mem keel.date=$date"
+	local cmdline="console=ttyS0 panic=-1 keel.cpus=$cpus keel.mem=$mem keel.date=$date ${LINUX_EXTRA_CMDLINE:-}"
 	run_vm "$log" -t 150 -m KEEL-GUEST-UP "${steps[@]}" -- "$KEEL" run --kernel "$VMLINUZ" \
 		--initrd "$GUEST_INITRD" --cpus "$cpus" --memory "${mem}M" --cmdline "$cmdline" "$@" > "$LOGS/$name.drive"
 	local bad n
@@ -34,6 +34,8 @@ linux_boot() {
 	PASS_DETAIL="init reached after ${up:-?} s${PASS_DETAIL:+; $PASS_DETAIL}"
 }
 
+# LINUX_TESTS=storage runs only the storage test (for working on it).
+if [ "${LINUX_TESTS:-all}" = all ]; then
 linux_boot linux-1cpu 1 256 -x KEEL-READY -s 'hello keel\n' -x 'KEEL-ECHO:hello keel' --
 [ $rc -eq 0 ] || expect "exit status $rc, expected 0 (ACPI power-off)"
 grep -q 'reboot: Power down' "$log" || expect "the guest did not power down"
@@ -55,3 +57,43 @@ linux_boot linux-reboot-restart 2 256 -x KEEL-READY -s 'reboot\n' -x 'guest rebo
 [ $rc -eq 0 ] || expect "exit status $rc, expected 0"
 [ "$(grep -c KEEL-GUEST-UP "$log")" -eq 2 ] || expect "booted $(grep -c KEEL-GUEST-UP "$log") times, expected 2"
 verdict linux-reboot-restart "$log"
+fi
+
+# virtio: three disks (writeback, writethrough, read-only), entropy and a
+# virtio console; the guest partitions, formats and fills the disks, then the
+# host checks the images with e2fsck and reads the files back with debugfs.
+storage_test() {
+	local dir a b c cb
+	dir=$(mktemp -d)
+	a=$dir/a.img b=$dir/b.img c=$dir/c.img
+	truncate -s 64M "$a" && truncate -s 32M "$b" && truncate -s 4M "$c"
+	printf 'KEEL-READONLY-DISK' | dd of="$c" conv=notrunc 2>/dev/null
+	cb=$(sha256sum "$c" | cut -d' ' -f1)
+	LINUX_EXTRA_CMDLINE=keel.storage=1 linux_boot linux-virtio-storage 2 256 -x KEEL-STORAGE-DONE -x KEEL-READY \
+		-s 'poweroff\n' -x 'KEEL-ECHO:poweroff' -- --disk "path=$a,serial=keel-disk-a" \
+		--disk "path=$b,cache=writethrough" --disk "path=$c,readonly" --rng --virtio-console "$dir/hvc.out"
+	[ $rc -eq 0 ] || expect "exit status $rc, expected 0"
+	grep -q 'KEEL-HVC-HELLO' "$dir/hvc.out" 2>/dev/null || expect "nothing from the guest on the virtio console"
+	if ! command -v e2fsck >/dev/null || ! command -v debugfs >/dev/null; then
+		expect "e2fsck/debugfs (e2fsprogs) missing on the host"
+	else
+		dd if="$a" of="$dir/a1.img" bs=512 skip=2048 2>/dev/null
+		e2fsck -fn "$dir/a1.img" > "$LOGS/linux-virtio-storage.e2fsck-a" 2>&1 || expect "e2fsck -fn found errors in vda1 (see $LOGS/linux-virtio-storage.e2fsck-a)"
+		e2fsck -fn "$b" > "$LOGS/linux-virtio-storage.e2fsck-b" 2>&1 || expect "e2fsck -fn found errors in vdb (see $LOGS/linux-virtio-storage.e2fsck-b)"
+		[ "$(debugfs -R 'cat /hello.txt' "$dir/a1.img" 2>/dev/null)" = "keel storage test" ] || expect "vda1:/hello.txt not read back"
+		[ "$(debugfs -R 'cat /dir/f8' "$dir/a1.img" 2>/dev/null)" = "file 8" ] || expect "vda1:/dir/f8 not read back"
+		debugfs -R "dump /random.bin $dir/random.bin" "$dir/a1.img" >/dev/null 2>&1
+		local want got gotb
+		want=$(debugfs -R 'cat /random.sha256' "$dir/a1.img" 2>/dev/null)
+		got=$(sha256sum "$dir/random.bin" 2>/dev/null | cut -d' ' -f1)
+		[ -n "$want" ] && [ "$got" = "$want" ] || expect "vda1:/random.bin differs from the guest's checksum ($got vs $want)"
+		debugfs -R "dump /copy.bin $dir/copy.bin" "$b" >/dev/null 2>&1
+		gotb=$(sha256sum "$dir/copy.bin" 2>/dev/null | cut -d' ' -f1)
+		[ "$gotb" = "$want" ] || expect "vdb:/copy.bin differs ($gotb vs $want)"
+		[ "$(debugfs -R 'cat /b.txt' "$b" 2>/dev/null)" = "disk b" ] || expect "vdb:/b.txt not read back"
+	fi
+	[ "$(sha256sum "$c" | cut -d' ' -f1)" = "$cb" ] || expect "the read-only image changed"
+	verdict linux-virtio-storage "$log"
+	rm -rf "$dir"
+}
+storage_test

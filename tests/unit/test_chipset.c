@@ -6,6 +6,7 @@
 #include "device.h"
 #include "fake.h"
 #include "layout.h"
+#include "pci.h"
 #include "unit.h"
 
 static uint64_t dev_read(const struct device_desc *d, const struct io_range_desc *r, void *s, uint64_t off,
@@ -74,6 +75,60 @@ static void acpi_pm_sleep_and_timer(void)
 	CHECK(t1 - t0 >= 7000); /* 3.58 MHz: at least 2 ms passed */
 	CHECK(t1 - t0 < 3579545 * 10);
 	acpi_pm_device.destroy(p);
+	fake_vm_free(vm);
+}
+
+static uint64_t bar_last_off;
+static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
+{
+	(void)opaque, (void)size;
+	bar_last_off = off;
+	return 0x5a5a5a5a;
+}
+
+static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)size;
+	bar_last_off = off;
+	*(uint64_t *)opaque = v;
+}
+
+static const struct io_ops bar_ops = { bar_read, bar_write };
+
+/* A memory BAR: assigned at add time, sized by writing ones, decoded only with MEM on, movable. */
+static void pci_bar_decoding(void)
+{
+	struct vm *vm = fake_vm(0);
+	void *h;
+	pci_host_device.create(vm, &h);
+	const struct io_ops *win = &pci_host_device.mmio[1].ops;
+	CHECK_EQ(pci_host_device.mmio[1].base, PCI_MMIO32_BASE);
+	struct pci_dev d;
+	uint64_t written = 0;
+	pci_dev_init_header(&d, 0x1af4, 0x1042, 0x018000, 1);
+	pci_dev_set_bar(&d, 0, 0x8000, &bar_ops, &written);
+	int slot = pci_bus_add(vm->pci, &d, -1);
+	CHECK(slot > 0);
+	uint32_t bar = pci_config_read(vm->pci, 0, (unsigned)slot, 0, PCI_BAR0, 4);
+	CHECK(bar >= PCI_MMIO32_BASE && bar < PCI_MMIO32_BASE + PCI_MMIO32_SIZE && bar % 0x8000 == 0);
+	/* Memory decoding off: the window answers all-ones. */
+	CHECK_EQ(win->read(h, bar - PCI_MMIO32_BASE + 4, 4), 0xffffffffu);
+	pci_config_write(vm->pci, 0, (unsigned)slot, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	CHECK_EQ(win->read(h, bar - PCI_MMIO32_BASE + 0x124, 4), 0x5a5a5a5a);
+	CHECK_EQ(bar_last_off, 0x124);
+	/* Sizing: all ones reads back the size mask; nothing is decoded meanwhile. */
+	pci_config_write(vm->pci, 0, (unsigned)slot, 0, PCI_BAR0, 4, 0xffffffffu);
+	CHECK_EQ(pci_config_read(vm->pci, 0, (unsigned)slot, 0, PCI_BAR0, 4), 0xffff8000u);
+	/* Moved: decoded at the new place only. */
+	uint32_t moved = (uint32_t)PCI_MMIO32_BASE + 0x100000;
+	pci_config_write(vm->pci, 0, (unsigned)slot, 0, PCI_BAR0, 4, moved);
+	win->write(h, moved - PCI_MMIO32_BASE + 8, 4, 0x1234);
+	CHECK_EQ(written, 0x1234);
+	CHECK_EQ(bar_last_off, 8);
+	CHECK_EQ(win->read(h, bar - PCI_MMIO32_BASE + 4, 4), 0xffffffffu);
+	/* An access straddling the BAR's end is not dispatched. */
+	CHECK_EQ(win->read(h, moved - PCI_MMIO32_BASE + 0x8000 - 2, 4), 0xffffffffu);
+	pci_host_device.destroy(h);
 	fake_vm_free(vm);
 }
 
@@ -190,6 +245,7 @@ int main(void)
 	RUN("chipset", i8042_reset_paths);
 	RUN("chipset", acpi_pm_sleep_and_timer);
 	RUN("chipset", pci_config_mechanisms);
+	RUN("chipset", pci_bar_decoding);
 	RUN("chipset", debug_exit_status);
 	RUN("chipset", bus_ranges);
 	UNIT_EXIT();

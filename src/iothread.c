@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+#include "iothread.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int iothread_init(struct iothread *t, const char *name)
+{
+	memset(t, 0, sizeof(*t));
+	t->epfd = -1;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->stop_efd = -1;
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0)
+		return -errno;
+	t->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->stop_efd < 0) {
+		int r = -errno;
+		close(t->epfd);
+		t->epfd = -1;
+		return r;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_efd, &ev) < 0) {
+		int r = -errno;
+		close(t->stop_efd);
+		close(t->epfd);
+		t->stop_efd = t->epfd = -1;
+		return r;
+	}
+	return 0;
+}
+
+int iothread_add(struct iothread *t, int fd, iothread_fn *fn, void *opaque)
+{
+	if (t->started || t->nr == IOTHREAD_MAX_HANDLERS)
+		return -EBUSY;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = t->nr };
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	t->h[t->nr].fd = fd;
+	t->h[t->nr].fn = fn;
+	t->h[t->nr].opaque = opaque;
+	t->nr++;
+	return 0;
+}
+
+static void *iothread_main(void *arg)
+{
+	struct iothread *t = arg;
+	pthread_setname_np(pthread_self(), t->name);
+	for (;;) {
+		struct epoll_event ev[IOTHREAD_MAX_HANDLERS + 1];
+		int n = epoll_wait(t->epfd, ev, (int)ARRAY_SIZE(ev), -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("%s: epoll_wait: %s", t->name, strerror(errno));
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			uint32_t k = ev[i].data.u32;
+			if (k == UINT32_MAX)
+				return NULL;
+			if (k < t->nr)
+				t->h[k].fn(t->h[k].opaque);
+		}
+	}
+}
+
+int iothread_start(struct iothread *t)
+{
+	int r = pthread_create(&t->thread, NULL, iothread_main, t);
+	if (r)
+		return -r;
+	t->started = true;
+	return 0;
+}
+
+void iothread_destroy(struct iothread *t)
+{
+	if (t->started) {
+		uint64_t one = 1;
+		(void)!write(t->stop_efd, &one, sizeof(one));
+		pthread_join(t->thread, NULL);
+		t->started = false;
+	}
+	if (t->stop_efd >= 0)
+		close(t->stop_efd);
+	if (t->epfd >= 0)
+		close(t->epfd);
+	t->stop_efd = t->epfd = -1;
+}

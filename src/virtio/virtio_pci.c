@@ -1,0 +1,723 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The virtio 1.x PCI transport (modern only, virtio spec 4.1): one memory
+ * BAR holding the common configuration, ISR, device configuration, notify
+ * area and MSI-X table/PBA, described by vendor capabilities.  Kicks land on
+ * an eventfd through KVM ioeventfd (no exit to keel); interrupts leave
+ * through an irqfd per MSI-X vector whose GSI route follows the guest's
+ * MSI-X table.  There is no INTx: drivers must use MSI-X.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "../config.h"
+#include "../irq_route.h"
+#include "../pci.h"
+#include "../util.h"
+#include "../vm.h"
+#include "virtio.h"
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+#define MAX_VECTORS (VIRTIO_MAX_QUEUES + 1)
+
+/* virtio_pci_cap cfg_type values. */
+enum { CAP_COMMON = 1, CAP_NOTIFY = 2, CAP_ISR = 3, CAP_DEVICE = 4, CAP_PCI_CFG = 5 };
+
+struct virtio_pci_cap {
+	uint8_t cap_vndr, cap_next, cap_len, cfg_type, bar, id, padding[2];
+	uint32_t offset, length;
+};
+static_assert(sizeof(struct virtio_pci_cap) == 16, "virtio_pci_cap layout");
+
+struct virtio_pci_notify_cap {
+	struct virtio_pci_cap cap;
+	uint32_t notify_off_multiplier;
+};
+static_assert(sizeof(struct virtio_pci_notify_cap) == 20, "virtio_pci_notify_cap layout");
+
+struct virtio_pci_cfg_cap {
+	struct virtio_pci_cap cap;
+	uint8_t pci_cfg_data[4];
+};
+static_assert(sizeof(struct virtio_pci_cfg_cap) == 20, "virtio_pci_cfg_cap layout");
+
+struct msix_cap {
+	uint8_t id, next;
+	uint16_t control;
+	uint32_t table, pba;
+};
+static_assert(sizeof(struct msix_cap) == 12, "MSI-X capability layout");
+#define MSIX_CTRL_MASKALL 0x4000
+#define MSIX_CTRL_ENABLE 0x8000
+
+struct msix_entry {
+	uint32_t addr_lo, addr_hi, data, ctrl;
+};
+static_assert(sizeof(struct msix_entry) == 16, "MSI-X table entry layout");
+
+struct queue_regs {
+	uint16_t size, vector, enable;
+	uint32_t desc[2], driver[2], device[2];
+};
+
+struct virtio_pci {
+	struct pci_dev pci;
+	struct virtio_dev vd;
+	const struct virtio_device_desc *desc;
+	void *state;
+	char name[24];
+	pthread_mutex_t lock; /* the registers below */
+	uint32_t dfselect, gfselect;
+	uint64_t driver_features;
+	uint16_t msix_config, queue_select;
+	uint8_t status, config_generation, isr;
+	struct queue_regs q[VIRTIO_MAX_QUEUES];
+	unsigned nr_vectors;
+	struct msix_entry msix[MAX_VECTORS];
+	uint64_t pba[(MAX_VECTORS + 63) / 64];
+	bool msix_enabled, msix_maskall;
+	int vector_fd[MAX_VECTORS];
+	unsigned gsi[MAX_VECTORS];
+	unsigned msix_cap_off, cfg_cap_off;
+};
+
+/* --- interrupts ---------------------------------------------------------- */
+
+static bool vector_masked(const struct virtio_pci *vp, unsigned v)
+{
+	return !vp->msix_enabled || vp->msix_maskall || (vp->msix[v].ctrl & 1);
+}
+
+/* Push vector v's route to KVM and deliver a pending message if it is now unmasked.  Lock held. */
+static void update_vector(struct virtio_pci *vp, unsigned v)
+{
+	bool masked = vector_masked(vp, v);
+	if (vp->vd.vm) {
+		uint64_t addr = (uint64_t)vp->msix[v].addr_hi << 32 | vp->msix[v].addr_lo;
+		int r = irq_msi_update(&vp->vd.vm->irq, vp->gsi[v], !masked, addr, vp->msix[v].data);
+		if (r)
+			log_debug("%s: MSI route for vector %u: %s", vp->name, v, strerror(-r));
+	}
+	if (!masked && (vp->pba[v / 64] & (1ull << (v % 64)))) {
+		vp->pba[v / 64] &= ~(1ull << (v % 64));
+		uint64_t one = 1;
+		(void)!write(vp->vector_fd[v], &one, sizeof(one));
+	}
+}
+
+static void raise_vector(struct virtio_pci *vp, unsigned v, uint8_t isr_bit)
+{
+	pthread_mutex_lock(&vp->lock);
+	vp->isr |= isr_bit;
+	bool fire = false;
+	if (v < vp->nr_vectors) {
+		if (vector_masked(vp, v))
+			vp->pba[v / 64] |= 1ull << (v % 64);
+		else
+			fire = true;
+	}
+	pthread_mutex_unlock(&vp->lock);
+	if (fire) {
+		uint64_t one = 1;
+		(void)!write(vp->vector_fd[v], &one, sizeof(one));
+	}
+}
+
+static void transport_notify(struct virtio_dev *vd, unsigned q)
+{
+	struct virtio_pci *vp = vd->transport;
+	if (q < vd->nr_queues)
+		raise_vector(vp, vp->q[q].vector, 1);
+}
+
+static void transport_config_changed(struct virtio_dev *vd)
+{
+	struct virtio_pci *vp = vd->transport;
+	pthread_mutex_lock(&vp->lock);
+	vp->config_generation++;
+	uint16_t v = vp->msix_config;
+	pthread_mutex_unlock(&vp->lock);
+	raise_vector(vp, v, 2);
+}
+
+static void transport_needs_reset(struct virtio_dev *vd)
+{
+	struct virtio_pci *vp = vd->transport;
+	pthread_mutex_lock(&vp->lock);
+	bool was = vp->status & VIRTIO_STATUS_NEEDS_RESET;
+	if (vp->status & VIRTIO_STATUS_DRIVER_OK)
+		vp->status |= VIRTIO_STATUS_NEEDS_RESET;
+	uint16_t v = vp->msix_config;
+	pthread_mutex_unlock(&vp->lock);
+	if (!was) {
+		log_error("%s: the driver broke a virtqueue; the device needs a reset", vp->name);
+		raise_vector(vp, v, 2);
+	}
+}
+
+void virtio_complete(struct virtio_dev *vd, unsigned q, const struct vq_elem *e, uint32_t len)
+{
+	if (vq_push(&vd->vq[q], e, len))
+		vd->notify(vd, q);
+}
+
+void virtio_drain_kick(struct virtio_dev *vd, unsigned q)
+{
+	uint64_t n;
+	(void)!read(vd->kick_fd[q], &n, sizeof(n));
+}
+
+/* --- ioeventfd ----------------------------------------------------------- */
+
+static void set_ioeventfds(struct virtio_pci *vp, uint64_t bar, bool assign)
+{
+	if (!vp->vd.vm || vp->vd.harness)
+		return;
+	for (unsigned q = 0; q < vp->vd.nr_queues; q++) {
+		struct kvm_ioeventfd io = {
+			.addr = bar + VIRTIO_PCI_NOTIFY + VIRTIO_PCI_NOTIFY_MULT * q,
+			.len = 2,
+			.fd = vp->vd.kick_fd[q],
+			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+		};
+		if (ioctl(vp->vd.vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+			log_debug("%s: KVM_IOEVENTFD queue %u: %s", vp->name, q, strerror(errno));
+	}
+}
+
+static void bar_moved(struct pci_dev *d, unsigned bar, uint64_t old, uint64_t now)
+{
+	struct virtio_pci *vp = d->opaque;
+	if (bar != 0)
+		return;
+	if (old)
+		set_ioeventfds(vp, old, false);
+	if (now)
+		set_ioeventfds(vp, now, true);
+}
+
+/* --- common configuration ------------------------------------------------ */
+
+static void device_reset(struct virtio_pci *vp)
+{
+	/* Queues first: no pop after this, and completions of older requests are dropped. */
+	for (unsigned q = 0; q < vp->vd.nr_queues; q++)
+		vq_reset(&vp->vd.vq[q]);
+	vp->desc->reset(vp->state);
+	pthread_mutex_lock(&vp->lock);
+	vp->dfselect = vp->gfselect = 0;
+	vp->driver_features = 0;
+	vp->msix_config = VIRTIO_MSI_NO_VECTOR;
+	vp->queue_select = 0;
+	vp->status = 0;
+	vp->isr = 0;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vp->q[q] = (struct queue_regs){ .size = vp->vd.queue_max_size, .vector = VIRTIO_MSI_NO_VECTOR };
+	pthread_mutex_unlock(&vp->lock);
+}
+
+static uint64_t offered_features(const struct virtio_pci *vp)
+{
+	return vp->vd.features | 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_INDIRECT_DESC |
+	       1ull << VIRTIO_F_EVENT_IDX;
+}
+
+/* Enable queue q with the addresses the driver wrote.  Lock held. */
+static void enable_queue(struct virtio_pci *vp, unsigned q)
+{
+	struct queue_regs *r = &vp->q[q];
+	uint64_t desc = (uint64_t)r->desc[1] << 32 | r->desc[0];
+	uint64_t avail = (uint64_t)r->driver[1] << 32 | r->driver[0];
+	uint64_t used = (uint64_t)r->device[1] << 32 | r->device[0];
+	bool event_idx = vp->driver_features & (1ull << VIRTIO_F_EVENT_IDX);
+	if (vq_enable(&vp->vd.vq[q], r->size, desc, avail, used, event_idx)) {
+		log_error("%s: queue %u: rings not in guest RAM or misaligned", vp->name, q);
+		if (vp->status & VIRTIO_STATUS_DRIVER_OK)
+			vp->status |= VIRTIO_STATUS_NEEDS_RESET;
+		return;
+	}
+	r->enable = 1;
+}
+
+static uint64_t common_read(struct virtio_pci *vp, unsigned off, unsigned size)
+{
+	unsigned qs = vp->queue_select;
+	struct queue_regs *q = qs < vp->vd.nr_queues ? &vp->q[qs] : NULL;
+	uint64_t f = offered_features(vp);
+	switch (size << 8 | off) {
+	case 4 << 8 | VPC_DFSELECT: return vp->dfselect;
+	case 4 << 8 | VPC_DF: return vp->dfselect < 2 ? (uint32_t)(f >> (32 * vp->dfselect)) : 0;
+	case 4 << 8 | VPC_GFSELECT: return vp->gfselect;
+	case 4 << 8 | VPC_GF:
+		return vp->gfselect < 2 ? (uint32_t)(vp->driver_features >> (32 * vp->gfselect)) : 0;
+	case 2 << 8 | VPC_MSIX_CONFIG: return vp->msix_config;
+	case 2 << 8 | VPC_NUM_QUEUES: return vp->vd.nr_queues;
+	case 1 << 8 | VPC_STATUS: return vp->status;
+	case 1 << 8 | VPC_CFG_GENERATION: return vp->config_generation;
+	case 2 << 8 | VPC_Q_SELECT: return vp->queue_select;
+	case 2 << 8 | VPC_Q_SIZE: return q ? q->size : 0;
+	case 2 << 8 | VPC_Q_MSIX_VECTOR: return q ? q->vector : VIRTIO_MSI_NO_VECTOR;
+	case 2 << 8 | VPC_Q_ENABLE: return q ? q->enable : 0;
+	case 2 << 8 | VPC_Q_NOFF: return q ? qs : 0;
+	case 4 << 8 | VPC_Q_DESCLO: return q ? q->desc[0] : 0;
+	case 4 << 8 | VPC_Q_DESCHI: return q ? q->desc[1] : 0;
+	case 4 << 8 | VPC_Q_AVAILLO: return q ? q->driver[0] : 0;
+	case 4 << 8 | VPC_Q_AVAILHI: return q ? q->driver[1] : 0;
+	case 4 << 8 | VPC_Q_USEDLO: return q ? q->device[0] : 0;
+	case 4 << 8 | VPC_Q_USEDHI: return q ? q->device[1] : 0;
+	default: return 0; /* wrong width or reserved: reads as zero */
+	}
+}
+
+/* A status write.  Returns true if the device must be reset (done without the lock). */
+static bool write_status(struct virtio_pci *vp, uint8_t v, bool *start)
+{
+	if (v == 0)
+		return true;
+	uint8_t old = vp->status;
+	if ((v & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		/* Refuse features we did not offer, and legacy (VERSION_1 is required). */
+		uint64_t f = vp->driver_features;
+		if ((f & ~offered_features(vp)) || !(f & (1ull << VIRTIO_F_VERSION_1)))
+			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+		else
+			vp->vd.negotiated = f;
+	}
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+		if (!(v & VIRTIO_STATUS_FEATURES_OK))
+			v &= (uint8_t)~VIRTIO_STATUS_DRIVER_OK;
+		else
+			*start = true;
+	}
+	/* NEEDS_RESET is the device's to set; the driver cannot clear it but by reset. */
+	vp->status = (uint8_t)((v & ~VIRTIO_STATUS_NEEDS_RESET) | (old & VIRTIO_STATUS_NEEDS_RESET));
+	return false;
+}
+
+static void common_write(struct virtio_pci *vp, unsigned off, unsigned size, uint32_t v)
+{
+	bool reset = false, start = false;
+	pthread_mutex_lock(&vp->lock);
+	unsigned qs = vp->queue_select;
+	struct queue_regs *q = qs < vp->vd.nr_queues ? &vp->q[qs] : NULL;
+	/* Queue registers are frozen while the queue is enabled (spec 4.1.4.3.2). */
+	bool q_writable = q && !q->enable && !(vp->status & VIRTIO_STATUS_DRIVER_OK);
+	bool f_writable = !(vp->status & VIRTIO_STATUS_FEATURES_OK);
+	switch (size << 8 | off) {
+	case 4 << 8 | VPC_DFSELECT: vp->dfselect = v; break;
+	case 4 << 8 | VPC_GFSELECT: vp->gfselect = v; break;
+	case 4 << 8 | VPC_GF:
+		if (f_writable && vp->gfselect < 2) {
+			unsigned sh = 32 * vp->gfselect;
+			vp->driver_features = (vp->driver_features & ~(0xffffffffull << sh)) | (uint64_t)v << sh;
+		}
+		break;
+	case 2 << 8 | VPC_MSIX_CONFIG:
+		vp->msix_config = (uint16_t)v < vp->nr_vectors ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+		break;
+	case 1 << 8 | VPC_STATUS: reset = write_status(vp, (uint8_t)v, &start); break;
+	case 2 << 8 | VPC_Q_SELECT: vp->queue_select = (uint16_t)v; break;
+	case 2 << 8 | VPC_Q_SIZE:
+		/* Any power of two up to the maximum; others are ignored. */
+		if (q_writable && v && v <= vp->vd.queue_max_size && !(v & (v - 1)))
+			q->size = (uint16_t)v;
+		break;
+	case 2 << 8 | VPC_Q_MSIX_VECTOR:
+		if (q)
+			q->vector = (uint16_t)v < vp->nr_vectors ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+		break;
+	case 2 << 8 | VPC_Q_ENABLE:
+		if (q_writable && v == 1)
+			enable_queue(vp, qs);
+		break;
+	case 4 << 8 | VPC_Q_DESCLO: if (q_writable) q->desc[0] = v; break;
+	case 4 << 8 | VPC_Q_DESCHI: if (q_writable) q->desc[1] = v; break;
+	case 4 << 8 | VPC_Q_AVAILLO: if (q_writable) q->driver[0] = v; break;
+	case 4 << 8 | VPC_Q_AVAILHI: if (q_writable) q->driver[1] = v; break;
+	case 4 << 8 | VPC_Q_USEDLO: if (q_writable) q->device[0] = v; break;
+	case 4 << 8 | VPC_Q_USEDHI: if (q_writable) q->device[1] = v; break;
+	default: break; /* read-only, reserved or wrong width: ignored */
+	}
+	pthread_mutex_unlock(&vp->lock);
+	if (reset)
+		device_reset(vp);
+	if (start)
+		vp->desc->start(vp->state);
+}
+
+/* --- BAR 0 --------------------------------------------------------------- */
+
+static uint64_t msix_read(struct virtio_pci *vp, uint64_t off, unsigned size)
+{
+	if (off >= VIRTIO_PCI_MSIX_PBA) {
+		uint64_t i = (off - VIRTIO_PCI_MSIX_PBA) / 8, sh = 8 * ((off - VIRTIO_PCI_MSIX_PBA) % 8);
+		if (i >= ARRAY_SIZE(vp->pba) || sh + 8 * size > 64)
+			return 0;
+		return (vp->pba[i] >> sh) & io_ones(size);
+	}
+	uint64_t e = (off - VIRTIO_PCI_MSIX_TABLE) / 16, w = (off % 16) / 4;
+	if (e >= vp->nr_vectors || (size != 4 && size != 8) || off % size)
+		return 0;
+	const uint32_t *f = &vp->msix[e].addr_lo;
+	return size == 8 ? (uint64_t)f[w + 1] << 32 | f[w] : f[w];
+}
+
+static void msix_write(struct virtio_pci *vp, uint64_t off, unsigned size, uint64_t v)
+{
+	if (off >= VIRTIO_PCI_MSIX_PBA)
+		return; /* the PBA is read-only */
+	uint64_t e = (off - VIRTIO_PCI_MSIX_TABLE) / 16, w = (off % 16) / 4;
+	if (e >= vp->nr_vectors || (size != 4 && size != 8) || off % size)
+		return;
+	uint32_t *f = &vp->msix[e].addr_lo;
+	for (unsigned i = 0; i < size / 4; i++) {
+		uint32_t val = (uint32_t)(v >> (32 * i));
+		f[w + i] = w + i == 3 ? (val & 1) : val; /* vector control: only the mask bit */
+	}
+	update_vector(vp, (unsigned)e);
+}
+
+uint64_t virtio_pci_bar_read(struct virtio_pci *vp, uint64_t off, unsigned size)
+{
+	uint64_t v = 0;
+	if (off < VIRTIO_PCI_COMMON + VIRTIO_PCI_COMMON_SIZE) {
+		pthread_mutex_lock(&vp->lock);
+		v = common_read(vp, (unsigned)off, size);
+		pthread_mutex_unlock(&vp->lock);
+	} else if (off == VIRTIO_PCI_ISR && size == 1) {
+		pthread_mutex_lock(&vp->lock);
+		v = vp->isr; /* read-to-clear */
+		vp->isr = 0;
+		pthread_mutex_unlock(&vp->lock);
+	} else if (off >= VIRTIO_PCI_DEVICE && off < VIRTIO_PCI_DEVICE + VIRTIO_PCI_DEVICE_SIZE) {
+		uint32_t o = (uint32_t)(off - VIRTIO_PCI_DEVICE);
+		uint8_t buf[8] = { 0 };
+		if (o < vp->desc->config_size && size <= vp->desc->config_size - o && vp->desc->config_read)
+			vp->desc->config_read(vp->state, o, buf, size);
+		memcpy(&v, buf, size);
+	} else if (off >= VIRTIO_PCI_MSIX_TABLE && off < VIRTIO_PCI_BAR_SIZE) {
+		pthread_mutex_lock(&vp->lock);
+		v = msix_read(vp, off, size);
+		pthread_mutex_unlock(&vp->lock);
+	}
+	return v;
+}
+
+void virtio_pci_bar_write(struct virtio_pci *vp, uint64_t off, unsigned size, uint64_t value)
+{
+	if (off < VIRTIO_PCI_COMMON + VIRTIO_PCI_COMMON_SIZE) {
+		common_write(vp, (unsigned)off, size, (uint32_t)value);
+	} else if (off >= VIRTIO_PCI_DEVICE && off < VIRTIO_PCI_DEVICE + VIRTIO_PCI_DEVICE_SIZE) {
+		uint32_t o = (uint32_t)(off - VIRTIO_PCI_DEVICE);
+		if (o < vp->desc->config_size && size <= vp->desc->config_size - o && vp->desc->config_write)
+			vp->desc->config_write(vp->state, o, &value, size);
+	} else if (off >= VIRTIO_PCI_NOTIFY && off < VIRTIO_PCI_NOTIFY + VIRTIO_PCI_NOTIFY_MULT * VIRTIO_MAX_QUEUES) {
+		/* Reached only without ioeventfd (other widths, harnesses): kick by hand. */
+		unsigned q = (unsigned)(off - VIRTIO_PCI_NOTIFY) / VIRTIO_PCI_NOTIFY_MULT;
+		if (q >= vp->vd.nr_queues)
+			return;
+		if (vp->vd.harness) {
+			vp->desc->queue_kick(vp->state, q);
+		} else {
+			uint64_t one = 1;
+			(void)!write(vp->vd.kick_fd[q], &one, sizeof(one));
+		}
+	} else if (off >= VIRTIO_PCI_MSIX_TABLE && off < VIRTIO_PCI_BAR_SIZE) {
+		pthread_mutex_lock(&vp->lock);
+		msix_write(vp, off, size, value);
+		pthread_mutex_unlock(&vp->lock);
+	}
+}
+
+static uint64_t bar_read(void *opaque, uint64_t off, unsigned size)
+{
+	return virtio_pci_bar_read(opaque, off, size);
+}
+
+static void bar_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	virtio_pci_bar_write(opaque, off, size, value);
+}
+
+static const struct io_ops bar_ops = { bar_read, bar_write };
+
+/* --- configuration space ------------------------------------------------- */
+
+static uint32_t cfg32(const struct pci_dev *d, unsigned off)
+{
+	uint32_t v;
+	memcpy(&v, d->cfg + off, 4);
+	return v;
+}
+
+/* The VIRTIO_PCI_CAP_PCI_CFG window: a BAR access through configuration space. */
+static bool cfg_window(struct virtio_pci *vp, uint64_t *off, unsigned *len)
+{
+	unsigned c = vp->cfg_cap_off;
+	uint32_t o = cfg32(&vp->pci, c + offsetof(struct virtio_pci_cap, offset));
+	uint32_t l = cfg32(&vp->pci, c + offsetof(struct virtio_pci_cap, length));
+	if (vp->pci.cfg[c + offsetof(struct virtio_pci_cap, bar)] != 0 || (l != 1 && l != 2 && l != 4) ||
+	    o % l || o >= VIRTIO_PCI_BAR_SIZE)
+		return false;
+	*off = o;
+	*len = l;
+	return true;
+}
+
+static void config_reading(struct pci_dev *d, unsigned off, unsigned size)
+{
+	struct virtio_pci *vp = d->opaque;
+	unsigned data = vp->cfg_cap_off + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+	uint64_t o;
+	unsigned l;
+	if (off + size <= data || off >= data + 4 || !cfg_window(vp, &o, &l))
+		return;
+	uint32_t v = (uint32_t)virtio_pci_bar_read(vp, o, l);
+	memcpy(d->cfg + data, &v, 4);
+}
+
+static void config_written(struct pci_dev *d, unsigned off, unsigned size)
+{
+	struct virtio_pci *vp = d->opaque;
+	unsigned data = vp->cfg_cap_off + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data);
+	unsigned ctl = vp->msix_cap_off + offsetof(struct msix_cap, control);
+	uint64_t o;
+	unsigned l;
+	if (off < data + 4 && off + size > data && cfg_window(vp, &o, &l)) {
+		uint32_t v = cfg32(d, data);
+		virtio_pci_bar_write(vp, o, l, v & io_ones(l));
+	}
+	if (off < ctl + 2 && off + size > ctl) {
+		uint16_t c = (uint16_t)(d->cfg[ctl] | d->cfg[ctl + 1] << 8);
+		pthread_mutex_lock(&vp->lock);
+		vp->msix_enabled = c & MSIX_CTRL_ENABLE;
+		vp->msix_maskall = c & MSIX_CTRL_MASKALL;
+		for (unsigned v = 0; v < vp->nr_vectors; v++)
+			update_vector(vp, v);
+		pthread_mutex_unlock(&vp->lock);
+	}
+}
+
+static int add_virtio_cap(struct pci_dev *d, uint8_t type, uint32_t off, uint32_t len)
+{
+	struct virtio_pci_cap c = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(c), .cfg_type = type,
+				    .offset = off, .length = len };
+	return pci_dev_add_cap(d, &c, sizeof(c));
+}
+
+static int build_config_space(struct virtio_pci *vp)
+{
+	struct pci_dev *d = &vp->pci;
+	pci_dev_init_header(d, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + vp->desc->device_id),
+			    vp->desc->pci_class, 1);
+	d->cfg[PCI_SUBSYS_VENDOR] = (uint8_t)VIRTIO_PCI_VENDOR;
+	d->cfg[PCI_SUBSYS_VENDOR + 1] = VIRTIO_PCI_VENDOR >> 8;
+	d->cfg[PCI_SUBSYS_ID] = 0x40; /* modern devices use 0x40 and up */
+	d->wmask[PCI_INT_LINE] = 0;   /* no INTx */
+	pci_dev_set_bar(d, 0, VIRTIO_PCI_BAR_SIZE, &bar_ops, vp);
+	d->opaque = vp;
+	d->bar_moved = bar_moved;
+	d->config_reading = config_reading;
+	d->config_written = config_written;
+
+	int r = 0;
+	if (add_virtio_cap(d, CAP_COMMON, VIRTIO_PCI_COMMON, VIRTIO_PCI_COMMON_SIZE) < 0 ||
+	    add_virtio_cap(d, CAP_ISR, VIRTIO_PCI_ISR, 1) < 0 ||
+	    (vp->desc->config_size && add_virtio_cap(d, CAP_DEVICE, VIRTIO_PCI_DEVICE, vp->desc->config_size) < 0))
+		return -ENOSPC;
+	struct virtio_pci_notify_cap n = {
+		.cap = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(n), .cfg_type = CAP_NOTIFY,
+			 .offset = VIRTIO_PCI_NOTIFY, .length = VIRTIO_PCI_NOTIFY_MULT * vp->vd.nr_queues },
+		.notify_off_multiplier = VIRTIO_PCI_NOTIFY_MULT,
+	};
+	if (pci_dev_add_cap(d, &n, sizeof(n)) < 0)
+		return -ENOSPC;
+	struct virtio_pci_cfg_cap pc = { .cap = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(pc),
+						  .cfg_type = CAP_PCI_CFG } };
+	r = pci_dev_add_cap(d, &pc, sizeof(pc));
+	if (r < 0)
+		return r;
+	vp->cfg_cap_off = (unsigned)r;
+	/* The driver picks bar, offset, length and data of the window. */
+	d->wmask[r + offsetof(struct virtio_pci_cap, bar)] = 0xff;
+	memset(d->wmask + r + offsetof(struct virtio_pci_cap, offset), 0xff, 8);
+	memset(d->wmask + r + offsetof(struct virtio_pci_cfg_cap, pci_cfg_data), 0xff, 4);
+	struct msix_cap m = { .id = PCI_CAP_ID_MSIX, .control = (uint16_t)(vp->nr_vectors - 1),
+			      .table = VIRTIO_PCI_MSIX_TABLE, .pba = VIRTIO_PCI_MSIX_PBA };
+	r = pci_dev_add_cap(d, &m, sizeof(m));
+	if (r < 0)
+		return r;
+	vp->msix_cap_off = (unsigned)r;
+	d->wmask[r + offsetof(struct msix_cap, control) + 1] = (MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL) >> 8;
+	return 0;
+}
+
+/* --- life cycle ---------------------------------------------------------- */
+
+struct pci_dev *virtio_pci_dev(struct virtio_pci *vp)
+{
+	return &vp->pci;
+}
+
+struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp)
+{
+	return &vp->vd;
+}
+
+void *virtio_pci_state(struct virtio_pci *vp)
+{
+	return vp->state;
+}
+
+int virtio_pci_vector_fd(struct virtio_pci *vp, unsigned vector)
+{
+	return vector < vp->nr_vectors ? vp->vector_fd[vector] : -1;
+}
+
+static void close_fds(struct virtio_pci *vp)
+{
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (vp->vd.kick_fd[i] >= 0)
+			close(vp->vd.kick_fd[i]);
+		vp->vd.kick_fd[i] = -1;
+	}
+	for (unsigned v = 0; v < MAX_VECTORS; v++) {
+		if (vp->vector_fd[v] >= 0)
+			close(vp->vector_fd[v]);
+		vp->vector_fd[v] = -1;
+	}
+}
+
+struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigned index,
+				  const struct guest_mem *mem, struct vm *vm, bool harness)
+{
+	struct virtio_pci *vp = calloc(1, sizeof(*vp));
+	if (!vp)
+		return NULL;
+	pthread_mutex_init(&vp->lock, NULL);
+	vp->desc = desc;
+	snprintf(vp->name, sizeof(vp->name), "%s%u", desc->name, index);
+	vp->vd.name = vp->name;
+	vp->vd.mem = mem;
+	vp->vd.vm = vm;
+	vp->vd.harness = harness;
+	vp->vd.transport = vp;
+	vp->vd.notify = transport_notify;
+	vp->vd.config_changed = transport_config_changed;
+	vp->vd.needs_reset = transport_needs_reset;
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		vq_init(&vp->vd.vq[i], mem);
+		vp->vd.kick_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	}
+	for (unsigned v = 0; v < MAX_VECTORS; v++)
+		vp->vector_fd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		if (vp->vd.kick_fd[i] < 0)
+			goto free_vp;
+	for (unsigned v = 0; v < MAX_VECTORS; v++)
+		if (vp->vector_fd[v] < 0)
+			goto free_vp;
+
+	int r = desc->create(&vp->vd, index, &vp->state);
+	if (r) {
+		log_error("%s: %s", vp->name, strerror(-r));
+		goto free_vp;
+	}
+	if (vp->vd.nr_queues == 0 || vp->vd.nr_queues > VIRTIO_MAX_QUEUES || !vp->vd.queue_max_size ||
+	    vp->vd.queue_max_size > VQ_MAX_SIZE || (vp->vd.queue_max_size & (vp->vd.queue_max_size - 1)))
+		goto destroy_device;
+	vp->nr_vectors = vp->vd.nr_queues + 1;
+	if (vm) {
+		for (unsigned v = 0; v < vp->nr_vectors; v++) {
+			if (irq_msi_alloc(&vm->irq, &vp->gsi[v]) ||
+			    irq_irqfd(&vm->irq, vp->vector_fd[v], vp->gsi[v], true)) {
+				log_error("%s: cannot set up MSI-X vector %u", vp->name, v);
+				goto destroy_device;
+			}
+		}
+	}
+	if (build_config_space(vp))
+		goto destroy_device;
+	device_reset(vp);
+	return vp;
+
+destroy_device:
+	desc->destroy(vp->state);
+free_vp:
+	close_fds(vp);
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		vq_destroy(&vp->vd.vq[i]);
+	pthread_mutex_destroy(&vp->lock);
+	free(vp);
+	return NULL;
+}
+
+void virtio_pci_free(struct virtio_pci *vp)
+{
+	if (!vp)
+		return;
+	/* Quiesce: no request in flight, no handler running, then free. */
+	for (unsigned q = 0; q < vp->vd.nr_queues; q++)
+		vq_reset(&vp->vd.vq[q]);
+	vp->desc->reset(vp->state);
+	vp->desc->destroy(vp->state);
+	close_fds(vp);
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		vq_destroy(&vp->vd.vq[i]);
+	pthread_mutex_destroy(&vp->lock);
+	free(vp);
+}
+
+static const struct virtio_device_desc *const virtio_devices[] = {
+	&virtio_blk_desc,
+	&virtio_console_desc,
+	&virtio_rng_desc,
+};
+
+int virtio_pci_create_all(struct vm *vm)
+{
+	unsigned total = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(virtio_devices); i++)
+		total += virtio_devices[i]->count(vm->cfg);
+	vm->nr_virtio = 0;
+	if (!total)
+		return 0;
+	vm->virtio = calloc(total, sizeof(*vm->virtio));
+	if (!vm->virtio)
+		return -ENOMEM;
+	for (size_t i = 0; i < ARRAY_SIZE(virtio_devices); i++) {
+		unsigned n = virtio_devices[i]->count(vm->cfg);
+		for (unsigned k = 0; k < n; k++) {
+			struct virtio_pci *vp = virtio_pci_new(virtio_devices[i], k, &vm->mem, vm, false);
+			if (!vp)
+				goto destroy_created;
+			vm->virtio[vm->nr_virtio++] = vp;
+			int r = pci_bus_add(vm->pci, &vp->pci, -1);
+			if (r < 0) {
+				log_error("%s: no room on the PCI bus: %s", vp->name, strerror(-r));
+				goto destroy_created;
+			}
+		}
+	}
+	return 0;
+
+destroy_created:
+	virtio_pci_destroy_all(vm);
+	return -EINVAL;
+}
+
+void virtio_pci_destroy_all(struct vm *vm)
+{
+	while (vm->nr_virtio)
+		virtio_pci_free(vm->virtio[--vm->nr_virtio]);
+	free(vm->virtio);
+	vm->virtio = NULL;
+}
