@@ -485,6 +485,34 @@ static int probe_geometry(struct file_dev *f, const char *path, const struct sta
 	return 0;
 }
 
+/*
+ * The ring is created disabled and limited to the operations this layer
+ * submits before it is enabled: io_uring requests bypass seccomp, so a
+ * compromised keel must not be able to turn the ring into openat() or
+ * connect().  Restrictions cannot be lifted once the ring runs.
+ */
+static int open_ring(struct file_dev *f)
+{
+	int r = io_uring_queue_init(FILE_QUEUE_DEPTH, &f->ring, IORING_SETUP_R_DISABLED);
+	if (r < 0)
+		return r;
+	static const uint8_t ops[] = { IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
+				       IORING_OP_NOP };
+	struct io_uring_restriction res[ARRAY_SIZE(ops)];
+	memset(res, 0, sizeof(res));
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = ops[i];
+	}
+	/* Debian's liburing 2.3 declares but does not export the wrappers: register directly. */
+	r = io_uring_register((unsigned)f->ring.ring_fd, IORING_REGISTER_RESTRICTIONS, res, ARRAY_SIZE(res));
+	if (!r)
+		r = io_uring_register((unsigned)f->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	if (r < 0)
+		io_uring_queue_exit(&f->ring);
+	return r;
+}
+
 int blk_file_open(const char *path, bool readonly, bool direct, struct blk_dev **out, char *err, size_t errlen)
 {
 	int r;
@@ -527,9 +555,9 @@ int blk_file_open(const char *path, bool readonly, bool direct, struct blk_dev *
 		goto close_fd;
 	}
 	memset(f->zeroes, 0, ZERO_BUF_SIZE);
-	r = io_uring_queue_init(FILE_QUEUE_DEPTH, &f->ring, 0);
+	r = open_ring(f);
 	if (r < 0) {
-		snprintf(err, errlen, "%s: io_uring is not available (io_uring_setup: %s)", path, strerror(-r));
+		snprintf(err, errlen, "%s: io_uring is not available (%s)", path, strerror(-r));
 		goto free_zeroes;
 	}
 	pthread_mutex_init(&f->lock, NULL);

@@ -57,3 +57,21 @@ if kvm_usable; then
 else
 	skip kvm-dependent-errors "/dev/kvm is not usable here"
 fi
+
+# --disk: bad specifications are usage errors; unusable images exit 1; none is changed.
+run_keel 2 disk-unknown-key "unknown disk option 'colour'" run --kernel x --disk path=a.img,colour=red
+run_keel 2 disk-no-path "needs path=FILE" run --kernel x --disk cache=none
+run_keel 2 disk-bad-cache "cache=fast is not one of writeback, writethrough, none" run --kernel x --disk path=a,cache=fast
+run_keel 2 disk-bad-size "cache-size=lots is not a size" run --kernel x --disk path=a,cache-size=lots
+run_keel 2 disk-bad-serial "serial=" run --kernel x --disk path=a,serial=123456789012345678901
+run_keel 2 disk-bad-format "only format=raw" run --kernel x --disk path=a,format=qcow2
+run_keel 1 disk-not-found "--disk /nonexistent/disk.img: No such file or directory" \
+	run --kernel "$GUESTS/testguest.elf" --disk path=/nonexistent/disk.img
+head -c 1048576 /dev/urandom > "$LOGS/disk.img"
+sum=$(cksum < "$LOGS/disk.img")
+run_keel 1 disk-no-partition-table "no partition table" run --kernel "$GUESTS/testguest.elf" --disk "path=$LOGS/disk.img,partition=1"
+[ "$(cksum < "$LOGS/disk.img")" = "$sum" ] || expect "the image changed"
+verdict disk-image-untouched-on-error
+run_keel 2 virtio-console-empty "--virtio-console: needs stdio or a file name" run --kernel x --virtio-console=
+run_keel 1 virtio-console-unwritable "--virtio-console /nonexistent/dir/out" \
+	run --kernel "$GUESTS/testguest.elf" --virtio-console /nonexistent/dir/out

@@ -69,10 +69,13 @@ storage_test() {
 	truncate -s 64M "$a" && truncate -s 32M "$b" && truncate -s 4M "$c"
 	printf 'KEEL-READONLY-DISK' | dd of="$c" conv=notrunc 2>/dev/null
 	cb=$(sha256sum "$c" | cut -d' ' -f1)
+	# Twice: a reboot rebuilds every virtio device on the same open disks.
 	LINUX_EXTRA_CMDLINE=keel.storage=1 linux_boot linux-virtio-storage 2 256 -x KEEL-STORAGE-DONE -x KEEL-READY \
+		-s 'reboot\n' -x 'guest rebooted; restarting' -x KEEL-STORAGE-DONE -x KEEL-READY \
 		-s 'poweroff\n' -x 'KEEL-ECHO:poweroff' -- --disk "path=$a,serial=keel-disk-a" \
 		--disk "path=$b,cache=writethrough" --disk "path=$c,readonly" --rng --virtio-console "$dir/hvc.out"
 	[ $rc -eq 0 ] || expect "exit status $rc, expected 0"
+	[ "$(grep -c KEEL-STORAGE-DONE "$log")" -eq 2 ] || expect "the storage test ran $(grep -c KEEL-STORAGE-DONE "$log") times, expected 2 (before and after a reboot)"
 	grep -q 'KEEL-HVC-HELLO' "$dir/hvc.out" 2>/dev/null || expect "nothing from the guest on the virtio console"
 	if ! command -v e2fsck >/dev/null || ! command -v debugfs >/dev/null; then
 		expect "e2fsck/debugfs (e2fsprogs) missing on the host"

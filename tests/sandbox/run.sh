@@ -17,6 +17,10 @@ dir=$(mktemp -d /tmp/keel-sandbox.XXXXXX)
 chmod 755 "$dir"
 cp "$KEEL" "$GUESTS/testguest.elf" "$DRIVE" "$dir/"
 chmod 755 "$dir"/*
+# Disks: one the unprivileged user may write, one it may only read.
+truncate -s 4M "$dir/rw.img" "$dir/ro.img"
+chmod 666 "$dir/rw.img"
+chmod 644 "$dir/ro.img"
 trap 'rm -rf "$dir"' EXIT
 NOBODY=65534
 
@@ -34,6 +38,7 @@ if [ "$(id -u)" -ne 0 ] || command -v setpriv >/dev/null; then
 	as_nobody "$dir/drive" -t 30 -l "$log" -x READY \
 		-e 'grep -E "^(Uid|CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):" /proc/$DRIVE_PID/status' \
 		-s 'ok\n' -x 'ECHO:ok' -- "$dir/keel" run --kvm-fd 3 --kernel "$dir/testguest.elf" --memory 32M \
+		--disk "path=$dir/rw.img" --disk "path=$dir/ro.img,readonly" --rng \
 		--debug-exit --cmdline keeltest=echo 3<>/dev/kvm > "$LOGS/unprivileged.status"
 	rc=$?
 	[ $rc -eq 33 ] || expect "exit status $rc, expected 33"
@@ -43,6 +48,13 @@ if [ "$(id -u)" -ne 0 ] || command -v setpriv >/dev/null; then
 	grep -qE '^NoNewPrivs:\s+1$' "$st" || expect "no_new_privs not set"
 	grep -qE '^Seccomp:\s+2$' "$st" || expect "no seccomp filter"
 	verdict unprivileged-with-kvm-fd
+
+	# An image the user cannot write: one line saying how to use it anyway.
+	out=$(as_nobody "$dir/keel" run --kvm-fd 3 --kernel "$dir/testguest.elf" --memory 32M --disk "path=$dir/ro.img" 2>&1 3<>/dev/kvm)
+	rc=$?
+	[ $rc -eq 1 ] || expect "exit status $rc, expected 1"
+	[[ "$out" == *"ro.img: Permission denied (to use it read-only, add ,readonly)"* ]] || expect "message: $out"
+	verdict disk-not-writable
 
 	# 2. Without the descriptor the unprivileged user cannot open /dev/kvm: a clear message.
 	if [ "$(stat -c %a /dev/kvm)" = 600 ] || [ "$(stat -c %a /dev/kvm)" = 660 ]; then
@@ -77,7 +89,8 @@ verdict sandbox-off-control
 # 5. Namespaces: keel sees an empty root (when the host allows user namespaces).
 log=$LOGS/namespaces.log
 "$DRIVE" -t 30 -l "$log" -x READY -e 'test "$(readlink /proc/$DRIVE_PID/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" && test "$(readlink /proc/$DRIVE_PID/ns/net)" != "$(readlink /proc/self/ns/net)"' \
-	-s 'x\n' -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --debug-exit --cmdline keeltest=echo >/dev/null
+	-s 'x\n' -- "$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --disk "path=$dir/rw.img" --rng \
+	--debug-exit --cmdline keeltest=echo >/dev/null
 rc=$?
 if [ $rc -eq 125 ] && [ "$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null)" = 0 ]; then
 	skip private-namespaces "user namespaces are disabled on this host"
