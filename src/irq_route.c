@@ -76,22 +76,39 @@ static int commit(struct irq_router *r)
 	return ret;
 }
 
+static bool set_locked(struct irq_router *r, unsigned gsi, bool valid, uint64_t addr, uint32_t data)
+{
+	if (gsi < MSI_GSI_BASE || gsi - MSI_GSI_BASE >= r->nr_msi)
+		return false;
+	unsigned i = gsi - MSI_GSI_BASE;
+	if (r->msi[i].valid == valid && r->msi[i].addr == addr && r->msi[i].data == data)
+		return false;
+	r->msi[i].valid = valid;
+	r->msi[i].addr = addr;
+	r->msi[i].data = data;
+	return true;
+}
+
+bool irq_msi_set(struct irq_router *r, unsigned gsi, bool valid, uint64_t addr, uint32_t data)
+{
+	pthread_mutex_lock(&r->lock);
+	bool changed = set_locked(r, gsi, valid, addr, data);
+	pthread_mutex_unlock(&r->lock);
+	return changed;
+}
+
+int irq_commit(struct irq_router *r)
+{
+	pthread_mutex_lock(&r->lock);
+	int ret = commit(r);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
 int irq_msi_update(struct irq_router *r, unsigned gsi, bool valid, uint64_t addr, uint32_t data)
 {
-	if (gsi < MSI_GSI_BASE)
-		return -EINVAL;
-	unsigned i = gsi - MSI_GSI_BASE;
 	pthread_mutex_lock(&r->lock);
-	int ret = -EINVAL;
-	if (i < r->nr_msi) {
-		ret = 0;
-		if (r->msi[i].valid != valid || r->msi[i].addr != addr || r->msi[i].data != data) {
-			r->msi[i].valid = valid;
-			r->msi[i].addr = addr;
-			r->msi[i].data = data;
-			ret = commit(r);
-		}
-	}
+	int ret = set_locked(r, gsi, valid, addr, data) ? commit(r) : 0;
 	pthread_mutex_unlock(&r->lock);
 	return ret;
 }

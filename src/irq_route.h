@@ -31,5 +31,8 @@ void irq_router_destroy(struct irq_router *r);
 int irq_msi_alloc(struct irq_router *r, unsigned *gsi);
 /* Point gsi at the MSI (addr, data), or remove its route (valid false).  0 or -errno. */
 int irq_msi_update(struct irq_router *r, unsigned gsi, bool valid, uint64_t addr, uint32_t data);
+/* The same without telling KVM yet; irq_commit() sends every change at once.  True if changed. */
+bool irq_msi_set(struct irq_router *r, unsigned gsi, bool valid, uint64_t addr, uint32_t data);
+int irq_commit(struct irq_router *r);
 /* KVM_IRQFD: bind (or unbind) eventfd fd to gsi.  0 or -errno. */
 int irq_irqfd(struct irq_router *r, int fd, unsigned gsi, bool assign);

@@ -99,6 +99,7 @@ struct vblk_queue {
 	struct vblk_req *free;
 	struct vblk_req *reqs;
 	_Atomic(struct vblk_req *) stalled; /* popped, refused with -EAGAIN, to submit again */
+	_Atomic bool starved;               /* every request slot is in flight */
 	int resume_efd;           /* written by a completion while stalled */
 	struct iothread thread;
 	bool thread_started;
@@ -107,7 +108,7 @@ struct vblk_queue {
 struct vblk {
 	struct virtio_dev *vd;
 	unsigned index;
-	struct blk_dev *disk; /* looked up when needed: the stack opens after the sandbox */
+	struct blk_dev *disk; /* the stack, opened before the machine is built */
 	const struct blk_options *opts;
 	pthread_mutex_t inflight_lock;
 	pthread_cond_t idle;
@@ -120,11 +121,26 @@ static unsigned vblk_count(const struct vm_config *cfg)
 	return cfg->nr_disks;
 }
 
-static struct blk_dev *disk_of(struct vblk *b)
+
+/* Offer what the disk can do: Linux reads a zero discard limit as "unlimited". */
+static void offer_features(struct vblk *b)
 {
-	if (!b->disk && b->vd->vm && b->index < b->vd->vm->nr_disks)
-		b->disk = b->vd->vm->disks[b->index];
-	return b->disk;
+	struct blk_dev *d = b->disk;
+	uint64_t f = 1ull << F_SEG_MAX | 1ull << F_BLK_SIZE | 1ull << F_TOPOLOGY |
+		     (b->vd->nr_queues > 1 ? 1ull << F_MQ : 0);
+	if (d) {
+		if (d->volatile_cache)
+			f |= 1ull << F_FLUSH;
+		if (d->can_discard && !d->read_only)
+			f |= 1ull << F_DISCARD;
+		if (d->can_write_zeroes && !d->read_only)
+			f |= 1ull << F_WRITE_ZEROES;
+		if (d->read_only)
+			f |= 1ull << F_RO;
+	}
+	if (b->opts && b->opts->readonly)
+		f |= 1ull << F_RO;
+	b->vd->features = f;
 }
 
 void virtio_blk_attach(void *state, struct blk_dev *disk, const struct blk_options *opts)
@@ -132,6 +148,7 @@ void virtio_blk_attach(void *state, struct blk_dev *disk, const struct blk_optio
 	struct vblk *b = state;
 	b->disk = disk;
 	b->opts = opts;
+	offer_features(b);
 }
 
 /* --- completion ---------------------------------------------------------- */
@@ -154,7 +171,24 @@ static struct vblk_req *get_req(struct vblk_queue *q)
 	return r;
 }
 
-/* Finish a request exactly once: status byte, used ring, interrupt, accounting. */
+/* Wake every queue waiting for room below (a stalled request or an empty pool). */
+static void wake_waiting(struct vblk *b)
+{
+	for (unsigned i = 0; i < b->vd->nr_queues; i++) {
+		struct vblk_queue *o = &b->q[i];
+		if (atomic_load_explicit(&o->stalled, memory_order_acquire) ||
+		    atomic_load_explicit(&o->starved, memory_order_acquire)) {
+			uint64_t one = 1;
+			(void)!write(o->resume_efd, &one, sizeof(one));
+		}
+	}
+}
+
+/*
+ * Finish a request exactly once: status byte, used ring, interrupt, waking
+ * waiters, accounting.  The in-flight count drops last: once it reaches zero
+ * a reset may go on to free the device, so nothing of it is touched after.
+ */
 static void finish(struct vblk_req *r, uint8_t status)
 {
 	struct vblk_queue *q = r->q;
@@ -166,6 +200,7 @@ static void finish(struct vblk_req *r, uint8_t status)
 	}
 	virtio_complete(b->vd, q->index, &r->elem, len);
 	put_req(q, r);
+	wake_waiting(b);
 	pthread_mutex_lock(&b->inflight_lock);
 	if (--b->inflight == 0)
 		pthread_cond_broadcast(&b->idle);
@@ -175,16 +210,7 @@ static void finish(struct vblk_req *r, uint8_t status)
 static void stack_done(struct blk_req *breq)
 {
 	struct vblk_req *r = breq->opaque;
-	struct vblk_queue *q = r->q;
 	finish(r, breq->status == 0 ? S_OK : S_IOERR);
-	/* A completion frees a slot below: wake a queue that stopped on -EAGAIN. */
-	for (unsigned i = 0; i < q->dev->vd->nr_queues; i++) {
-		struct vblk_queue *o = &q->dev->q[i];
-		if (atomic_load_explicit(&o->stalled, memory_order_acquire)) {
-			uint64_t one = 1;
-			(void)!write(o->resume_efd, &one, sizeof(one));
-		}
-	}
 }
 
 /* --- request parsing ----------------------------------------------------- */
@@ -237,12 +263,13 @@ static int parse(struct vblk *b, struct blk_dev *disk, struct vblk_req *r)
 	struct iovec *out = r->iov, *in = r->iov + e->nr_out;
 	r->status = NULL;
 	r->written = 0;
+	/* A malformed chain has no buffers to trust: completed with length 0, nothing written. */
+	if (e->error != VQ_OK || e->nr_in == 0)
+		return NO_STATUS;
 	/* The status byte is the last byte of the last device-writable buffer. */
-	if (e->nr_in == 0)
-		return NO_STATUS; /* nowhere to report: completed with length 0 */
 	struct iovec *last = &in[e->nr_in - 1];
 	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
-	if (e->error != VQ_OK || !disk)
+	if (!disk)
 		return S_IOERR;
 	struct virtio_blk_outhdr h;
 	if (iov_read(out, e->nr_out, 0, &h, sizeof(h)))
@@ -321,13 +348,16 @@ static int parse(struct vblk *b, struct blk_dev *disk, struct vblk_req *r)
 /* Submit r; false if the stack is full (r is kept as the queue's stalled request). */
 static bool submit(struct vblk_queue *q, struct vblk_req *r)
 {
-	struct blk_dev *disk = disk_of(q->dev);
+	struct blk_dev *disk = q->dev->disk;
+	/*
+	 * Published before the submit: a completion racing with an -EAGAIN sees
+	 * it and wakes us (release pairs with the acquire in wake_waiting()).
+	 */
+	atomic_store_explicit(&q->stalled, r, memory_order_release);
 	int e = blk_submit(disk, &r->breq);
-	if (e == -EAGAIN) {
-		/* Release: the completion that reads it (acquire) then sees the request. */
-		atomic_store_explicit(&q->stalled, r, memory_order_release);
+	if (e == -EAGAIN)
 		return false;
-	}
+	atomic_store_explicit(&q->stalled, NULL, memory_order_relaxed);
 	if (e)
 		finish(r, S_IOERR); /* refused: done() will not run */
 	return true;
@@ -341,11 +371,18 @@ static void process(struct vblk_queue *q)
 	struct vblk_req *st = atomic_exchange_explicit(&q->stalled, NULL, memory_order_acq_rel);
 	if (st && !submit(q, st))
 		return;
+	atomic_store_explicit(&q->starved, false, memory_order_relaxed);
 	for (;;) {
 		for (;;) {
 			struct vblk_req *r = get_req(q);
-			if (!r)
-				break; /* every slot in flight (cannot happen with a sane ring): wait for one */
+			if (!r) {
+				/* Every slot in flight: a completion wakes us (see wake_waiting()). */
+				atomic_store_explicit(&q->starved, true, memory_order_seq_cst);
+				r = get_req(q);
+				if (!r)
+					return;
+				atomic_store_explicit(&q->starved, false, memory_order_relaxed);
+			}
 			int p = vq_pop(vq, &r->elem, r->iov, BLK_MAX_IOV);
 			if (p != 1) {
 				put_req(q, r);
@@ -358,9 +395,9 @@ static void process(struct vblk_queue *q)
 			pthread_mutex_lock(&b->inflight_lock);
 			b->inflight++;
 			pthread_mutex_unlock(&b->inflight_lock);
-			int s = parse(b, disk_of(b), r);
+			int s = parse(b, b->disk, r);
 			if (s != SUBMIT) {
-				finish(r, s == NO_STATUS ? S_IOERR : (uint8_t)s);
+				finish(r, s == NO_STATUS ? S_IOERR : (uint8_t)s); /* no status byte: length 0 */
 				continue;
 			}
 			if (!submit(q, r))
@@ -417,10 +454,9 @@ static int vblk_create(struct virtio_dev *vd, unsigned index, void **state)
 	nq = MIN(MAX(nq, 1u), (unsigned)VIRTIO_MAX_QUEUES);
 	vd->nr_queues = nq;
 	vd->queue_max_size = BLK_QUEUE_SIZE;
-	vd->features = 1ull << F_SEG_MAX | 1ull << F_BLK_SIZE | 1ull << F_TOPOLOGY | 1ull << F_FLUSH |
-		       1ull << F_DISCARD | 1ull << F_WRITE_ZEROES | (nq > 1 ? 1ull << F_MQ : 0);
-	if (b->opts && b->opts->readonly)
-		vd->features |= 1ull << F_RO;
+	if (vd->vm && index < vd->vm->nr_disks)
+		b->disk = vd->vm->disks[index];
+	offer_features(b);
 	int r = 0;
 	for (unsigned i = 0; i < nq; i++) {
 		struct vblk_queue *q = &b->q[i];
@@ -468,7 +504,7 @@ static void vblk_destroy(void *state)
 static void vblk_config_read(void *state, uint32_t off, void *buf, uint32_t len)
 {
 	struct vblk *b = state;
-	struct blk_dev *d = disk_of(b);
+	struct blk_dev *d = b->disk;
 	struct virtio_blk_config c = { 0 };
 	if (d) {
 		unsigned bs = d->block_size;
@@ -476,7 +512,7 @@ static void vblk_config_read(void *state, uint32_t off, void *buf, uint32_t len)
 		c.seg_max = BLK_SEG_MAX;
 		c.blk_size = bs;
 		c.topology.physical_block_exp = 0;
-		c.topology.min_io_size = (uint16_t)(bs / SECTOR);
+		c.topology.min_io_size = 1; /* in logical blocks */
 		c.writeback = d->volatile_cache;
 		c.num_queues = (uint16_t)b->vd->nr_queues;
 		uint32_t max = (uint32_t)MIN(d->size / SECTOR, (uint64_t)UINT32_MAX) & ~(uint32_t)(bs / SECTOR - 1);

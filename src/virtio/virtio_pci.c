@@ -74,6 +74,7 @@ struct virtio_pci {
 	const struct virtio_device_desc *desc;
 	void *state;
 	char name[24];
+	pthread_mutex_t lifecycle; /* serialises device reset and start */
 	pthread_mutex_t lock; /* the registers below */
 	uint32_t dfselect, gfselect;
 	uint64_t driver_features;
@@ -96,46 +97,65 @@ static bool vector_masked(const struct virtio_pci *vp, unsigned v)
 	return !vp->msix_enabled || vp->msix_maskall || (vp->msix[v].ctrl & 1);
 }
 
-/* Push vector v's route to KVM and deliver a pending message if it is now unmasked.  Lock held. */
-static void update_vector(struct virtio_pci *vp, unsigned v)
+/*
+ * Keep vector v's KVM route in step with its table entry: installed while
+ * MSI-X is on and the entry holds an address, whether masked or not (masking
+ * only decides whether keel fires, under vp->lock), so an injection never
+ * meets a missing route.  Returns true if the routing table changed (the
+ * caller commits).  Lock held.
+ */
+static bool route_vector(struct virtio_pci *vp, unsigned v)
 {
-	bool masked = vector_masked(vp, v);
-	if (vp->vd.vm) {
-		uint64_t addr = (uint64_t)vp->msix[v].addr_hi << 32 | vp->msix[v].addr_lo;
-		int r = irq_msi_update(&vp->vd.vm->irq, vp->gsi[v], !masked, addr, vp->msix[v].data);
-		if (r)
-			log_debug("%s: MSI route for vector %u: %s", vp->name, v, strerror(-r));
-	}
-	if (!masked && (vp->pba[v / 64] & (1ull << (v % 64)))) {
+	if (!vp->vd.vm)
+		return false;
+	uint64_t addr = (uint64_t)vp->msix[v].addr_hi << 32 | vp->msix[v].addr_lo;
+	bool valid = vp->msix_enabled && addr;
+	return irq_msi_set(&vp->vd.vm->irq, vp->gsi[v], valid, addr, vp->msix[v].data);
+}
+
+static void commit_routes(struct virtio_pci *vp)
+{
+	int r = vp->vd.vm ? irq_commit(&vp->vd.vm->irq) : 0;
+	if (r)
+		log_debug("%s: MSI routes: %s", vp->name, strerror(-r));
+}
+
+static void fire(struct virtio_pci *vp, unsigned v)
+{
+	uint64_t one = 1;
+	(void)!write(vp->vector_fd[v], &one, sizeof(one));
+}
+
+/* Deliver a pending message of vector v if it is unmasked now.  Lock held. */
+static void deliver_pending(struct virtio_pci *vp, unsigned v)
+{
+	if (!vector_masked(vp, v) && (vp->pba[v / 64] & (1ull << (v % 64)))) {
 		vp->pba[v / 64] &= ~(1ull << (v % 64));
-		uint64_t one = 1;
-		(void)!write(vp->vector_fd[v], &one, sizeof(one));
+		fire(vp, v);
 	}
 }
 
-static void raise_vector(struct virtio_pci *vp, unsigned v, uint8_t isr_bit)
+/* Raise the vector a queue or the configuration uses (read under the lock). */
+static void raise_vector(struct virtio_pci *vp, const uint16_t *vector, uint8_t isr_bit)
 {
 	pthread_mutex_lock(&vp->lock);
 	vp->isr |= isr_bit;
-	bool fire = false;
+	unsigned v = *vector;
+	/* Mask check and injection under one lock: a concurrent mask cannot slip between them. */
 	if (v < vp->nr_vectors) {
 		if (vector_masked(vp, v))
 			vp->pba[v / 64] |= 1ull << (v % 64);
 		else
-			fire = true;
+			fire(vp, v);
 	}
 	pthread_mutex_unlock(&vp->lock);
-	if (fire) {
-		uint64_t one = 1;
-		(void)!write(vp->vector_fd[v], &one, sizeof(one));
-	}
 }
 
 static void transport_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct virtio_pci *vp = vd->transport;
 	if (q < vd->nr_queues)
-		raise_vector(vp, vp->q[q].vector, 1);
+		raise_vector(vp, &vp->q[q].vector, 1);
 }
 
 static void transport_config_changed(struct virtio_dev *vd)
@@ -143,9 +163,8 @@ static void transport_config_changed(struct virtio_dev *vd)
 	struct virtio_pci *vp = vd->transport;
 	pthread_mutex_lock(&vp->lock);
 	vp->config_generation++;
-	uint16_t v = vp->msix_config;
 	pthread_mutex_unlock(&vp->lock);
-	raise_vector(vp, v, 2);
+	raise_vector(vp, &vp->msix_config, 2);
 }
 
 static void transport_needs_reset(struct virtio_dev *vd)
@@ -155,11 +174,10 @@ static void transport_needs_reset(struct virtio_dev *vd)
 	bool was = vp->status & VIRTIO_STATUS_NEEDS_RESET;
 	if (vp->status & VIRTIO_STATUS_DRIVER_OK)
 		vp->status |= VIRTIO_STATUS_NEEDS_RESET;
-	uint16_t v = vp->msix_config;
 	pthread_mutex_unlock(&vp->lock);
 	if (!was) {
 		log_error("%s: the driver broke a virtqueue; the device needs a reset", vp->name);
-		raise_vector(vp, v, 2);
+		raise_vector(vp, &vp->msix_config, 2);
 	}
 }
 
@@ -239,9 +257,7 @@ static void enable_queue(struct virtio_pci *vp, unsigned q)
 	uint64_t used = (uint64_t)r->device[1] << 32 | r->device[0];
 	bool event_idx = vp->driver_features & (1ull << VIRTIO_F_EVENT_IDX);
 	if (vq_enable(&vp->vd.vq[q], r->size, desc, avail, used, event_idx)) {
-		log_error("%s: queue %u: rings not in guest RAM or misaligned", vp->name, q);
-		if (vp->status & VIRTIO_STATUS_DRIVER_OK)
-			vp->status |= VIRTIO_STATUS_NEEDS_RESET;
+		log_debug("%s: queue %u: rings not in guest RAM or misaligned; not enabled", vp->name, q);
 		return;
 	}
 	r->enable = 1;
@@ -297,8 +313,8 @@ static bool write_status(struct virtio_pci *vp, uint8_t v, bool *start)
 		else
 			*start = true;
 	}
-	/* NEEDS_RESET is the device's to set; the driver cannot clear it but by reset. */
-	vp->status = (uint8_t)((v & ~VIRTIO_STATUS_NEEDS_RESET) | (old & VIRTIO_STATUS_NEEDS_RESET));
+	/* The driver sets bits; only a reset clears them (NEEDS_RESET is the device's to set). */
+	vp->status = (uint8_t)(old | (v & ~VIRTIO_STATUS_NEEDS_RESET));
 	return false;
 }
 
@@ -347,10 +363,15 @@ static void common_write(struct virtio_pci *vp, unsigned off, unsigned size, uin
 	default: break; /* read-only, reserved or wrong width: ignored */
 	}
 	pthread_mutex_unlock(&vp->lock);
-	if (reset)
-		device_reset(vp);
-	if (start)
-		vp->desc->start(vp->state);
+	/* Reset and start of one device never overlap, whichever vCPUs write the status. */
+	if (reset || start) {
+		pthread_mutex_lock(&vp->lifecycle);
+		if (reset)
+			device_reset(vp);
+		else
+			vp->desc->start(vp->state);
+		pthread_mutex_unlock(&vp->lifecycle);
+	}
 }
 
 /* --- BAR 0 --------------------------------------------------------------- */
@@ -382,7 +403,9 @@ static void msix_write(struct virtio_pci *vp, uint64_t off, unsigned size, uint6
 		uint32_t val = (uint32_t)(v >> (32 * i));
 		f[w + i] = w + i == 3 ? (val & 1) : val; /* vector control: only the mask bit */
 	}
-	update_vector(vp, (unsigned)e);
+	if (route_vector(vp, (unsigned)e))
+		commit_routes(vp);
+	deliver_pending(vp, (unsigned)e);
 }
 
 uint64_t virtio_pci_bar_read(struct virtio_pci *vp, uint64_t off, unsigned size)
@@ -500,8 +523,13 @@ static void config_written(struct pci_dev *d, unsigned off, unsigned size)
 		pthread_mutex_lock(&vp->lock);
 		vp->msix_enabled = c & MSIX_CTRL_ENABLE;
 		vp->msix_maskall = c & MSIX_CTRL_MASKALL;
+		bool changed = false;
 		for (unsigned v = 0; v < vp->nr_vectors; v++)
-			update_vector(vp, v);
+			changed |= route_vector(vp, v);
+		if (changed)
+			commit_routes(vp); /* once for all vectors */
+		for (unsigned v = 0; v < vp->nr_vectors; v++)
+			deliver_pending(vp, v);
 		pthread_mutex_unlock(&vp->lock);
 	}
 }
@@ -603,6 +631,7 @@ struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigne
 	if (!vp)
 		return NULL;
 	pthread_mutex_init(&vp->lock, NULL);
+	pthread_mutex_init(&vp->lifecycle, NULL);
 	vp->desc = desc;
 	snprintf(vp->name, sizeof(vp->name), "%s%u", desc->name, index);
 	vp->vd.name = vp->name;
@@ -629,6 +658,8 @@ struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigne
 	int r = desc->create(&vp->vd, index, &vp->state);
 	if (r) {
 		log_error("%s: %s", vp->name, strerror(-r));
+		if (vp->state)
+			goto destroy_device;
 		goto free_vp;
 	}
 	if (vp->vd.nr_queues == 0 || vp->vd.nr_queues > VIRTIO_MAX_QUEUES || !vp->vd.queue_max_size ||
@@ -655,6 +686,7 @@ free_vp:
 	close_fds(vp);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vq_destroy(&vp->vd.vq[i]);
+	pthread_mutex_destroy(&vp->lifecycle);
 	pthread_mutex_destroy(&vp->lock);
 	free(vp);
 	return NULL;
@@ -672,6 +704,7 @@ void virtio_pci_free(struct virtio_pci *vp)
 	close_fds(vp);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vq_destroy(&vp->vd.vq[i]);
+	pthread_mutex_destroy(&vp->lifecycle);
 	pthread_mutex_destroy(&vp->lock);
 	free(vp);
 }

@@ -86,22 +86,34 @@ int vq_enable(struct virtqueue *vq, uint16_t size, uint64_t desc, uint64_t avail
 	vq->signalled_valid = false;
 	vq->broken = false;
 	vq->ready = true;
+	vq->generation++; /* nothing popped before this enable may complete into the new ring */
 	pthread_mutex_unlock(&vq->lock);
 	return 0;
 }
 
-/* One copy of a descriptor the guest may be rewriting: read each field exactly once. */
+/*
+ * One copy of a descriptor the guest may be rewriting: every byte is read
+ * exactly once (volatile), whatever the table's alignment, and only the
+ * copy is used afterwards.
+ */
 static struct vring_desc read_desc(const struct vring_desc *p)
 {
-	const volatile struct vring_desc *v = p;
-	struct vring_desc d = { .addr = v->addr, .len = v->len, .flags = v->flags, .next = v->next };
+	const volatile uint8_t *src = (const volatile uint8_t *)p;
+	uint8_t b[sizeof(struct vring_desc)];
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = src[i];
+	struct vring_desc d;
+	memcpy(&d, b, sizeof(d));
 	return d;
 }
 
+/* A malformed chain: the head is still completed (with an error), but no buffer of it is used. */
 static int fail(struct virtqueue *vq, struct vq_elem *e, enum vq_error err)
 {
 	vq->errors[err]++;
 	e->error = err;
+	e->nr_in = e->nr_out = 0;
+	e->in_len = e->out_len = 0;
 	return 1;
 }
 
@@ -181,23 +193,25 @@ static int pop_locked(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov
 		void *p = gm_ptr(vq->mem, d.addr, d.len);
 		if (!p)
 			return fail(vq, e, VQ_ERR_BUF_ADDR);
-		if (d.flags & VRING_DESC_F_WRITE) {
+		bool write = d.flags & VRING_DESC_F_WRITE;
+		if (!write && seen_write)
+			return fail(vq, e, VQ_ERR_ORDER);
+		if (n >= max_iov)
+			return fail(vq, e, VQ_ERR_TOO_MANY);
+		if ((write ? in_len : out_len) + d.len > UINT32_MAX)
+			return fail(vq, e, VQ_ERR_LEN_OVERFLOW);
+		/* Counted only once its iovec entry exists: nr_out + nr_in == entries filled. */
+		iov[n].iov_base = p;
+		iov[n].iov_len = d.len;
+		n++;
+		if (write) {
 			seen_write = true;
 			in_len += d.len;
 			e->nr_in++;
 		} else {
-			if (seen_write)
-				return fail(vq, e, VQ_ERR_ORDER);
 			out_len += d.len;
 			e->nr_out++;
 		}
-		if (out_len > UINT32_MAX || in_len > UINT32_MAX)
-			return fail(vq, e, VQ_ERR_LEN_OVERFLOW);
-		if (n >= max_iov)
-			return fail(vq, e, VQ_ERR_TOO_MANY);
-		iov[n].iov_base = p;
-		iov[n].iov_len = d.len;
-		n++;
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 		idx = d.next;
