@@ -27,6 +27,8 @@ struct vm_config {
 	const char *name;
 	int verbosity; /* enum log_level */
 	bool debug_sandbox_violation; /* test hook: make a forbidden syscall after set-up */
+	const char *trace_events; /* --trace: events enabled from the start (set_event syntax) */
+	uint64_t trace_buffer;    /* --trace-buffer-size: bytes per thread (0: default) */
 };
 
 /* Exit statuses of `keel run`. */

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Memory-ordering helpers for data shared between threads and processes.
+ * Each names the ordering it gives, so that a call site reads as the
+ * protocol it implements; every use carries a comment saying what it pairs
+ * with.  All take pointers to _Atomic objects.
+ *
+ *   load_relaxed / store_relaxed   no ordering: only freedom from tearing
+ *                                  and from data races
+ *   load_acquire                   later accesses of this thread stay after
+ *                                  it; pairs with a store_release (or a
+ *                                  release fence before a store) whose value
+ *                                  it reads
+ *   store_release                  earlier accesses of this thread are
+ *                                  visible to whoever acquires this value
+ *   fence_release                  earlier stores become visible no later
+ *                                  than any later store (seqlock writers)
+ *   fence_acquire                  earlier loads are complete before any
+ *                                  later load (seqlock readers' re-check)
+ *   cas_release                    compare-and-swap, release on success
+ *                                  (what was read before it is done),
+ *                                  relaxed on failure
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#define load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+#define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
+#define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define fence_release() atomic_thread_fence(memory_order_release)
+#define fence_acquire() atomic_thread_fence(memory_order_acquire)
+#define cas_release(p, expected, desired)                                                         \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_release, \
+						memory_order_relaxed)
+#define add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
