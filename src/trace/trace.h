@@ -22,6 +22,17 @@
  * trace_now(), which counts TSC ticks: t0 = trace_now(); ...;
  * TRACE(BLOCK_COMPLETE, ..., trace_now() - t0).
  *
+ * For the block stack and virtio devices (declared, for them to emit):
+ *
+ *   TRACE(BLOCK_SUBMIT, trace_str8(dev->layer), req->op, req->tag, req->offset, req->len);
+ *   TRACE(BLOCK_COMPLETE, trace_str8(dev->layer), req->op, req->tag, req->status, trace_now() - t0);
+ *   TRACE(CACHE_MISS, offset, len);   TRACE(CACHE_EVICT, offset, len, dirty);
+ *   TRACE(VIRTIO_KICK, trace_str8("blk0"), queue);
+ *   TRACE(VIRTIO_COMPLETE, trace_str8("blk0"), queue, head_id, used_len);
+ *
+ * keel trace report computes block latency percentiles per layer and op
+ * from BLOCK_COMPLETE's latency_ns.
+ *
  * Until trace_init() runs (unit tests, fuzzers, other commands) every event
  * is disabled and TRACE() does nothing.  Readers (keel tracefs, keel trace
  * record) enable events and read rings through src/trace/view.h.

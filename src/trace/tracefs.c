@@ -77,9 +77,30 @@ static void vm_put(struct vm_entry *e)
 	}
 }
 
+/* Unlist entries that are not `seen` or whose VM exited (open files keep theirs).  vms_lock held. */
+static void drop_unseen_locked(void)
+{
+	for (struct vm_entry **pp = &vms; *pp;) {
+		struct vm_entry *e = *pp;
+		if (e->seen && !trace_view_gone(&e->view)) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		e->listed = false;
+		if (--e->refs == 0) {
+			trace_view_close(&e->view);
+			free(e);
+		}
+	}
+}
+
 /* Drop VMs that exited or whose socket went; connect to new sockets.  vms_lock held. */
 static void rescan_locked(void)
 {
+	for (struct vm_entry *e = vms; e; e = e->next)
+		e->seen = true;
+	drop_unseen_locked(); /* the exited first: a new VM may have taken the name */
 	for (struct vm_entry *e = vms; e; e = e->next)
 		e->seen = false;
 	int fd = runtime_fd >= 0 ? dup(runtime_fd) : -1;
@@ -100,12 +121,10 @@ static void rescan_locked(void)
 			struct vm_entry *e = vms;
 			while (e && strcmp(e->name, name))
 				e = e->next;
-			if (e && !trace_view_gone(&e->view)) {
+			if (e) {
 				e->seen = true;
 				continue;
 			}
-			if (e)
-				continue; /* exited; dropped below, reconnected by a later scan if a new one appears */
 			struct vm_entry *ne = calloc(1, sizeof(*ne));
 			if (!ne)
 				break;
@@ -122,19 +141,7 @@ static void rescan_locked(void)
 		}
 		closedir(d);
 	}
-	for (struct vm_entry **pp = &vms; *pp;) {
-		struct vm_entry *e = *pp;
-		if (e->seen && !trace_view_gone(&e->view)) {
-			pp = &e->next;
-			continue;
-		}
-		*pp = e->next;
-		e->listed = false;
-		if (--e->refs == 0) {
-			trace_view_close(&e->view);
-			free(e);
-		}
-	}
+	drop_unseen_locked();
 }
 
 /* The running VM named name, with a reference; rescans if it is not known or has exited. */

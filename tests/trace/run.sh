@@ -55,6 +55,7 @@ fi
 st_start() {
 	st_name=$1
 	shift
+	rm -f "$tmp/$st_name.ctl"
 	mkfifo "$tmp/$st_name.ctl"
 	"$KEEL" trace selftest --name "$st_name" "$@" <"$tmp/$st_name.ctl" >"$tmp/$st_name.out" 2>"$LOGS/$st_name.err" &
 	st_pid=$!
@@ -97,6 +98,14 @@ st_quit
 ls "$mnt" | grep -qx appear && expect "still listed after it exited"
 [ -e "$XDG_RUNTIME_DIR/keel/appear.sock" ] && expect "socket left behind"
 [ -e "$mnt/appear" ] && expect "still reachable by name after it exited"
+# A new process under a name that was in use: found by name alone, without a listing first.
+st_start reuse
+first=$(grep -o 'pid [0-9]*' "$d/stats")
+st_quit
+st_start reuse
+second=$(grep -o 'pid [0-9]*' "$d/stats")
+[ -n "$second" ] && [ "$first" != "$second" ] || expect "name reused: stats showed '$first' then '$second'"
+st_quit
 verdict process-appears-and-disappears
 
 # 2. Enabling and disabling with echo; set_event; reads show the state; writes take effect at once.
