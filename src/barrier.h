@@ -1,47 +1,51 @@
 // SPDX-License-Identifier: MIT
 /*
- * Memory-ordering helpers for memory shared with the guest (virtqueues) and
- * between keel's threads.  Every ordering keel relies on goes through one of
- * these, so each fence is named for what it orders.  On x86 acquire and
- * release cost nothing at run time (they only stop the compiler from
- * reordering); the full fence is an MFENCE/locked instruction.
+ * Memory-ordering helpers for data shared between threads and processes.
+ * Each names the ordering it gives, so that a call site reads as the
+ * protocol it implements; every use carries a comment saying what it pairs
+ * with.  All take pointers to _Atomic objects.
+ *
+ *   load_relaxed / store_relaxed   no ordering: only freedom from tearing
+ *                                  and from data races
+ *   load_acquire                   later accesses of this thread stay after
+ *                                  it; pairs with a store_release (or a
+ *                                  release fence before a store) whose value
+ *                                  it reads
+ *   store_release                  earlier accesses of this thread are
+ *                                  visible to whoever acquires this value
+ *   fence_release                  earlier stores become visible no later
+ *                                  than any later store (seqlock writers)
+ *   fence_acquire                  earlier loads are complete before any
+ *                                  later load (seqlock readers' re-check)
+ *   fence_full                     earlier stores are visible before any
+ *                                  later load (the virtqueue notification
+ *                                  Dekker: publish our index, then read the
+ *                                  other side's suppression field)
+ *   load_u16 / store_u16           one untorn access to a 16-bit field of
+ *                                  guest-shared memory (not _Atomic there)
+ *   cas_release                    compare-and-swap, release on success
+ *                                  (what was read before it is done),
+ *                                  relaxed on failure
  */
 #pragma once
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
-/*
- * Acquire: loads after this point are not performed before the load that
- * precedes it.  Used after reading an index the other side published (avail
- * idx) and before reading the entries that index covers.
- */
-static inline void acquire_fence(void)
-{
-	atomic_thread_fence(memory_order_acquire);
-}
+#define load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
+#define store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
+#define store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define fence_release() atomic_thread_fence(memory_order_release)
+#define fence_acquire() atomic_thread_fence(memory_order_acquire)
+#define cas_release(p, expected, desired)                                                         \
+	atomic_compare_exchange_strong_explicit((p), (expected), (desired), memory_order_release, \
+						memory_order_relaxed)
+#define add_relaxed(p, v) atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define fence_full() atomic_thread_fence(memory_order_seq_cst)
 
-/*
- * Release: stores before this point are visible before any store after it.
- * Used after filling used-ring entries and before publishing the used idx.
- */
-static inline void release_fence(void)
-{
-	atomic_thread_fence(memory_order_release);
-}
-
-/*
- * Full fence: orders an earlier store before a later load.  Used between
- * publishing the used idx (or avail_event) and reading the guest's
- * suppression fields (used_event, flags, avail idx) so that a driver adding
- * a buffer concurrently cannot be missed by both sides.
- */
-static inline void full_fence(void)
-{
-	atomic_thread_fence(memory_order_seq_cst);
-}
-
-/* Single loads/stores of guest-shared 16-bit fields, never torn or merged. */
+/* Guest-shared ring fields are plain memory to the guest: accessed once, never torn. */
 static inline uint16_t load_u16(const uint16_t *p)
 {
 	return atomic_load_explicit((const _Atomic uint16_t *)p, memory_order_relaxed);

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "trace/trace.h"
+#include "trace/view.h"
 #include "util.h"
 
 struct cli_error {
@@ -142,6 +144,24 @@ static int opt_name(struct vm_config *c, const char *a, struct cli_error *e)
 	return 0;
 }
 
+static int opt_trace(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	char err[160];
+	if (trace_check_events(a, err, sizeof(err)))
+		return usage_error(e, "%s", err);
+	c->trace_events = a;
+	return 0;
+}
+
+static int opt_trace_buffer(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	uint64_t v;
+	if (parse_size(a, KiB, &v) || v < TRACE_MIN_BUFFER || v > TRACE_MAX_BUFFER || (v & (v - 1)))
+		return usage_error(e, "'%s' is not a power of two from 4K to 256M (examples: 64K, 1M)", a);
+	c->trace_buffer = v;
+	return 0;
+}
+
 static int opt_quiet(struct vm_config *c, const char *a, struct cli_error *e)
 {
 	(void)a, (void)e;
@@ -214,6 +234,8 @@ static const struct option_desc run_options[] = {
 	{ "kvm-fd", 0, "N", "use this already-open /dev/kvm descriptor; keel then opens nothing under /dev", opt_kvm_fd },
 	{ "sandbox", 0, "on|off", "drop privileges and confine keel with seccomp after set-up (default: on)", opt_sandbox },
 	{ "name", 0, "NAME", "name of the VM: in messages and the process name (default: keel-PID)", opt_name },
+	{ "trace", 0, "EVENTS", "enable trace events from the start: vcpu:exit,boot:*,... (see keel tracefs)", opt_trace },
+	{ "trace-buffer-size", 0, "SIZE", "trace buffer per thread, 4K-256M, a power of two (default: 1M)", opt_trace_buffer },
 	{ "quiet", 'q', NULL, "print only errors", opt_quiet },
 	{ "verbose", 'v', NULL, "print set-up details", opt_verbose },
 	{ "debug-sandbox-violation", 0, NULL, "testing: make a forbidden system call once the sandbox is up", opt_sandbox_violation },

@@ -35,6 +35,8 @@ struct vm_config {
 	bool rng;                          /* --rng: virtio-rng */
 	const char *virtio_console;        /* --virtio-console stdio|FILE; NULL: none */
 	bool virtio_console_stdio;
+	const char *trace_events; /* --trace: events enabled from the start (set_event syntax) */
+	uint64_t trace_buffer;    /* --trace-buffer-size: bytes per thread (0: default) */
 };
 
 /* Exit statuses of `keel run`. */

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "trace/trace.h"
 #include "util.h"
 
 int iothread_init(struct iothread *t, const char *name)
@@ -56,6 +57,7 @@ static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
 	pthread_setname_np(pthread_self(), t->name);
+	trace_thread_start(t->name); /* its trace ring, found again by name after a reboot */
 	for (;;) {
 		struct epoll_event ev[IOTHREAD_MAX_HANDLERS + 1];
 		int n = epoll_wait(t->epfd, ev, (int)ARRAY_SIZE(ev), -1);
@@ -63,12 +65,15 @@ static void *iothread_main(void *arg)
 			if (errno == EINTR)
 				continue;
 			log_error("%s: epoll_wait: %s", t->name, strerror(errno));
+			trace_thread_stop();
 			return NULL;
 		}
 		for (int i = 0; i < n; i++) {
 			uint32_t k = ev[i].data.u32;
-			if (k == UINT32_MAX)
+			if (k == UINT32_MAX) {
+				trace_thread_stop();
 				return NULL;
+			}
 			if (k < t->nr)
 				t->h[k].fn(t->h[k].opaque);
 		}

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "run.h"
+#include "trace/cmd.h"
 
 #ifndef KEEL_VERSION
 #define KEEL_VERSION "0.1"
@@ -18,6 +19,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "run", "boot a kernel in a new VM (keel run --help)", cmd_run },
+	{ "tracefs", "mount running VMs' traces as a file system (keel tracefs --help)", cmd_tracefs },
+	{ "trace", "record a VM's trace to a file, or report on one (keel trace --help)", cmd_trace },
 };
 
 static void usage(FILE *out)

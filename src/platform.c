@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "device.h"
+#include "trace/trace.h"
 #include "util.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -56,6 +57,7 @@ int platform_create(struct vm *vm)
 			goto destroy_created;
 		}
 		vm->devices[vm->nr_devices++] = (struct device_instance){ d, state };
+		TRACE(COMPONENT_START, trace_str16(d->name), vm->nr_devices - 1);
 		r = register_ranges(&vm->pio, d->pio, d->nr_pio, state, d->name);
 		if (!r)
 			r = register_ranges(&vm->mmio, d->mmio, d->nr_mmio, state, d->name);
@@ -79,6 +81,7 @@ void platform_destroy(struct vm *vm)
 	while (vm->nr_devices) {
 		struct device_instance *d = &vm->devices[--vm->nr_devices];
 		d->desc->destroy(d->state);
+		TRACE(COMPONENT_STOP, trace_str16(d->desc->name), vm->nr_devices, 0);
 	}
 	free(vm->devices);
 	vm->devices = NULL;

@@ -25,6 +25,7 @@
 #include "kvm.h"
 #include "probe.h"
 #include "sandbox.h"
+#include "trace/trace.h"
 #include "util.h"
 #include "vm.h"
 #include "vcpu.h"
@@ -68,12 +69,13 @@ static int block_stop_signals(void)
 static void event_loop(struct vm *vm, struct console *con, int sig_fd)
 {
 	while (!vm_stopping(vm)) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = vm->stop_efd, .events = POLLIN },
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = console_poll_fd(con, vm), .events = POLLIN },
+			{ .fd = trace_server_fd(), .events = POLLIN }, /* keel tracefs / trace record connecting */
 		};
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %s", strerror(errno));
@@ -89,6 +91,8 @@ static void event_loop(struct vm *vm, struct console *con, int sig_fd)
 		}
 		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
 			console_service(con, vm);
+		if (p[3].revents & POLLIN)
+			trace_server_service();
 	}
 }
 
@@ -146,9 +150,10 @@ static void report_probe(const struct probe_result *p)
 
 static uint64_t start_ns;
 
-/* Set-up milestones, with -v: where the time before the guest's first instruction goes. */
-static void milestone(const char *what)
+/* Set-up milestones, with -v and as boot:milestone events: where the time before the guest's first instruction goes. */
+static void milestone(enum trace_milestone m, const char *what)
 {
+	trace_milestone(m);
 	log_debug("%s after %.2f ms", what, (double)(now_ns() - start_ns) / 1e6);
 }
 
@@ -232,10 +237,22 @@ int cmd_run(int argc, char **argv)
 	}
 	(void)prctl(PR_SET_NAME, cfg.name); /* what ps and top show (truncated to 15 bytes) */
 
+	/* Trace memory and runtime socket: before the sandbox, which leaves no file system. */
+	struct trace_options to = {
+		.name = cfg.name,
+		.nr_rings = cfg.cpus + 8, /* vCPUs, the main thread, I/O threads */
+		.buffer_bytes = cfg.trace_buffer,
+		.events = cfg.trace_events,
+	};
+	trace_set_start(start_ns);
+	if (trace_init(&to))
+		return KEEL_EXIT_ERROR;
+	milestone(TM_START, "tracing set up");
+
 	int status = KEEL_EXIT_ERROR;
 	struct boot_files files;
 	if (boot_files_open(&files, cfg.kernel, cfg.initrd))
-		return KEEL_EXIT_ERROR;
+		goto fini_trace;
 	int out_fd = open_serial_output(&cfg);
 	if (cfg.serial == SERIAL_FILE && out_fd < 0)
 		goto close_files;
@@ -243,7 +260,7 @@ int cmd_run(int argc, char **argv)
 	if (kvm_fd < 0)
 		goto close_serial;
 
-	milestone("KVM opened");
+	milestone(TM_KVM_OPEN, "KVM opened");
 	/* The probe's answer is needed only for the vCPUs' CPUID: build the machine meanwhile. */
 	struct probe_job probe = { .kvm_fd = kvm_fd };
 	bool probing = pthread_create(&probe.thread, NULL, probe_thread, &probe) == 0;
@@ -257,7 +274,7 @@ int cmd_run(int argc, char **argv)
 		goto close_kvm;
 	}
 	vm.serial.out_fd = out_fd;
-	milestone("guest RAM allocated");
+	milestone(TM_RAM, "guest RAM allocated");
 	if (open_guest_files(&cfg, &vm)) {
 		if (probing)
 			pthread_join(probe.thread, NULL);
@@ -266,7 +283,7 @@ int cmd_run(int argc, char **argv)
 	r = vm_build(&vm, &files);
 	if (probing)
 		pthread_join(probe.thread, NULL); /* before the sandbox: namespaces need one thread */
-	milestone("machine built, kernel loaded, host probed");
+	milestone(TM_BUILT, "machine built, kernel loaded, host probed");
 	if (probe.r)
 		log_info("could not probe KVM's speed (%s); assuming hardware virtualization", strerror(-probe.r));
 	else
@@ -298,24 +315,29 @@ int cmd_run(int argc, char **argv)
 		if (!rep.namespaces)
 			log_debug("sandbox: no namespaces (%s failed); seccomp and dropped capabilities still apply",
 				  rep.namespace_error);
-		milestone("sandbox up");
+		milestone(TM_SANDBOX, "sandbox up");
 	}
 	if (start_disks(&vm)) {
 		vm_stop(&vm);
 		goto close_signals;
 	}
 
-	for (bool first = true;; first = false) {
-		if (!first && vm_start(&vm, &files))
+	for (unsigned boot = 0;; boot++) {
+		if (boot && vm_start(&vm, &files))
 			break;
 		console_attach(&con, &vm);
-		if (vm_run_vcpus(&vm) == 0 && cfg.debug_sandbox_violation) {
+		TRACE(COMPONENT_START, trace_str16("vm"), boot);
+		int started = vm_run_vcpus(&vm);
+		milestone(TM_VCPUS_STARTED, "vCPUs started");
+		if (started == 0 && cfg.debug_sandbox_violation) {
 			/* Test hook: the sandbox must refuse this and stop keel with a message. */
 			syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY);
 		}
 		event_loop(&vm, &con, sig_fd);
 		vm_stop(&vm);
 		status = exit_status(&vm);
+		TRACE(COMPONENT_STOP, trace_str16("vm"), boot, atomic_load(&vm.stop_reason));
+		milestone(TM_VM_STOPPED, "VM stopped");
 		if (status >= 0)
 			break;
 		status = KEEL_EXIT_ERROR;
@@ -339,5 +361,7 @@ close_serial:
 		close(out_fd);
 close_files:
 	boot_files_close(&files);
+fini_trace:
+	trace_fini();
 	return status;
 }

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "console.h"
+#include "trace/trace.h"
 #include "util.h"
 
 /* System calls a running keel makes (vCPU and device threads included). */
@@ -171,6 +172,19 @@ static int install_filter(void)
 				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/*
+	 * Tracing readers (keel tracefs, keel trace record): accept on the runtime socket only,
+	 * hand over the trace memfd (sendmsg), and at exit remove the socket, in the runtime
+	 * directory only (unlinkat relative to its descriptor, kept from before the sandbox).
+	 */
+	int listen_fd, dir_fd;
+	trace_server_fds(&listen_fd, &dir_fd);
+	if (!r && listen_fd >= 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(accept4), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)listen_fd, 0));
+	if (!r && listen_fd >= 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 0);
+	if (!r && dir_fd >= 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(unlinkat), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)dir_fd, 0));
 	/* Naming threads (vcpuN) and nothing else prctl can do. */
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, PR_SET_NAME));

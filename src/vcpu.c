@@ -13,6 +13,7 @@
 
 #include "cpuid.h"
 #include "layout.h"
+#include "trace/trace.h"
 #include "util.h"
 
 #define SIG_KICK SIGUSR1
@@ -253,6 +254,8 @@ static void *vcpu_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "vcpu%u", v->id);
 	(void)prctl(PR_SET_NAME, name);
+	trace_thread_start(name); /* vcpuN: the same ring across guest reboots */
+	TRACE(COMPONENT_START, trace_str16("vcpu"), v->id);
 	v->self = pthread_self();
 	/* seq_cst store (publishing self) before the first vm_stopping() load: see vm_stopping(). */
 	atomic_store(&v->running, true);
@@ -272,6 +275,8 @@ static void *vcpu_thread(void *arg)
 	}
 	atomic_store(&v->running, false);
 	tls_run = NULL;
+	TRACE(COMPONENT_STOP, trace_str16("vcpu"), v->id, 0);
+	trace_thread_stop();
 	return NULL;
 }
 

@@ -21,6 +21,7 @@
 #include "kvm.h"
 #include "layout.h"
 #include "platform.h"
+#include "trace/trace.h"
 #include "util.h"
 #include "vcpu.h"
 #include "vm_lifecycle.h"
@@ -42,6 +43,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 
 void vm_set_irq(struct vm *vm, unsigned gsi, bool level)
 {
+	TRACE(IRQ_INJECT, gsi, level);
 	struct kvm_irq_level l = { .irq = gsi, .level = level ? 1 : 0 };
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
 		log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));

@@ -45,6 +45,7 @@ group cli tests/cli/run.sh
 group block tests/block/run.sh
 group guest tests/guests/run.sh
 group sandbox tests/sandbox/run.sh
+group trace tests/trace/run.sh
 if [ "${KEEL_SANITIZED:-0}" = 1 ]; then
 	echo "fuzz     (skipped under make asan: the fuzzers carry their own sanitizers)"
 	echo "linux    (skipped under make asan: real-guest tests run the release build in make test)"

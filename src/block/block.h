@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "../trace/trace.h"
+
 enum blk_op {
 	BLK_READ,
 	BLK_WRITE,
@@ -54,6 +56,9 @@ struct blk_req {
 	void *opaque;      /* the submitter's */
 	/* Set by the layer before it calls done(). */
 	int status; /* 0 or -errno (-EIO, -EROFS, -EINVAL, -ENOSPC, ...) */
+	/* Set by blk_submit() while block events are traced; read by blk_req_done(). */
+	uint64_t trace_t0;
+	const char *trace_layer;
 };
 
 struct blk_dev;
@@ -91,9 +96,24 @@ struct blk_dev {
 	struct blk_dev *lower;  /* the layer below; NULL for the bottom */
 };
 
+/* Submit r to d (traced as block:submit, and its latency as block:complete, when enabled). */
 static inline int blk_submit(struct blk_dev *d, struct blk_req *r)
 {
+	r->trace_t0 = 0;
+	if (trace_enabled(TE_BLOCK_SUBMIT) || trace_enabled(TE_BLOCK_COMPLETE)) {
+		r->trace_t0 = trace_now();
+		r->trace_layer = d->layer;
+		TRACE(BLOCK_SUBMIT, trace_str8(d->layer), r->op, r->tag, r->offset, r->len);
+	}
 	return d->ops->submit(d, r);
+}
+
+/* What a layer calls to complete an accepted request: traces it, then r->done(r). */
+static inline void blk_req_done(struct blk_req *r)
+{
+	if (r->trace_t0)
+		TRACE(BLOCK_COMPLETE, trace_str8(r->trace_layer), r->op, r->tag, r->status, trace_now() - r->trace_t0);
+	r->done(r);
 }
 
 static inline void blk_close(struct blk_dev *d)

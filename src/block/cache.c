@@ -241,6 +241,7 @@ void start_fill(struct cache *c, struct cop *op, struct line *l, unsigned first,
 	op->iov = (struct iovec){ .iov_base = op->buf, .iov_len = (size_t)n * c->bs };
 	op->lreq = (struct blk_req){ .op = BLK_READ, .offset = line_start(l) + (uint64_t)first * c->bs,
 				     .len = (uint64_t)n * c->bs, .iov = &op->iov, .iovcnt = 1 };
+	TRACE(CACHE_MISS, op->lreq.offset, op->lreq.len);
 	l->busy = true;
 	batch_queue(b, op);
 }
@@ -276,8 +277,10 @@ struct line *alloc_line(struct cache *c, uint64_t lno, bool make_room, struct ba
 		}
 		return NULL;
 	}
-	if (l->list != LIST_FREE)
+	if (l->list != LIST_FREE) {
+		TRACE(CACHE_EVICT, line_start(l), (uint64_t)l->nsec * c->bs, l->ndirty);
 		hash_remove(c, l);
+	}
 	uint64_t start = lno << LINE_SHIFT;
 	l->lno = lno;
 	l->nsec = (uint16_t)MIN((uint64_t)c->spl, (c->dev.size - start) / c->bs);
@@ -401,7 +404,7 @@ void batch_run(struct cache *c, struct batch *b)
 		}
 	}
 	for (unsigned i = 0; i < b->nfin; i++)
-		b->fin[i]->done(b->fin[i]);
+		blk_req_done(b->fin[i]);
 	if (inside > 1) {
 		inside--;
 		return;
@@ -474,7 +477,7 @@ static int cache_submit(struct blk_dev *d, struct blk_req *r)
 		return rc;
 	if (r->op != BLK_FLUSH && !r->len) {
 		r->status = 0;
-		r->done(r);
+		blk_req_done(r);
 		return 0;
 	}
 	struct batch b;

@@ -45,6 +45,7 @@ static enum step read_step(struct cache *c, struct creq *cr, uint64_t lno, unsig
 	struct line *l = lookup(c, lno);
 	unsigned f, z;
 	if (l && !invalid_span(l, a, e, &f, &z)) {
+		TRACE(CACHE_HIT, (lno << LINE_SHIFT) + (uint64_t)a * c->bs, (uint64_t)(e - a) * c->bs);
 		blk_iov_from_buf(r->iov, r->iovcnt, cr->pos - r->offset, l->data + (size_t)a * c->bs,
 				 (size_t)(e - a) * c->bs);
 		touch(c, l, cr);

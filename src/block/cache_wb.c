@@ -173,6 +173,7 @@ static bool start_wb(struct cache *c, struct cop *op, struct line *l, struct bat
 	op->kind = OP_WB;
 	op->line = l;
 	op->cursor = first;
+	TRACE(CACHE_WRITEBACK, line_start(l) + (uint64_t)first * c->bs, (uint64_t)(last - first + 1) * c->bs);
 	l->busy = true;
 	c->wb_busy++;
 	wb_next_run(c, op);

@@ -314,7 +314,7 @@ static void *completion_thread(void *arg)
 		unsigned nfin = reap_locked(f, fin, &stop);
 		pthread_mutex_unlock(&f->lock);
 		for (unsigned i = 0; i < nfin; i++)
-			fin[i]->done(fin[i]);
+			blk_req_done(fin[i]);
 	}
 	return NULL;
 }
@@ -335,7 +335,7 @@ static void poll_until_done(struct file_dev *f, struct blk_req *r)
 	}
 	pthread_mutex_unlock(&f->lock);
 	for (unsigned i = 0; i < nfin; i++)
-		fin[i]->done(fin[i]);
+		blk_req_done(fin[i]);
 }
 
 static int file_start(struct blk_dev *d)
@@ -365,7 +365,7 @@ static int file_submit(struct blk_dev *d, struct blk_req *r)
 		return rc;
 	if (r->op != BLK_FLUSH && !r->len) {
 		r->status = 0;
-		r->done(r);
+		blk_req_done(r);
 		return 0;
 	}
 	void *bounce = NULL;

@@ -381,7 +381,7 @@ static void part_done(struct blk_req *lower)
 	if (!--p->inflight)
 		pthread_cond_broadcast(&p->idle);
 	pthread_mutex_unlock(&p->lock);
-	up->done(up);
+	blk_req_done(up);
 }
 
 static int part_submit(struct blk_dev *d, struct blk_req *r)
@@ -392,7 +392,7 @@ static int part_submit(struct blk_dev *d, struct blk_req *r)
 		return rc;
 	if (r->op != BLK_FLUSH && !r->len) {
 		r->status = 0;
-		r->done(r);
+		blk_req_done(r);
 		return 0;
 	}
 	pthread_mutex_lock(&p->lock);

@@ -36,6 +36,7 @@ struct vm_config;
 /* What a device model sees of its transport. */
 struct virtio_dev {
 	const char *name;               /* e.g. "virtio-blk0", for messages */
+	uint64_t trace_name;            /* "blk0", packed for trace records */
 	const struct guest_mem *mem;
 	struct vm *vm;                  /* NULL in host-side harnesses */
 	unsigned nr_queues;             /* set by the device's create() */

@@ -20,6 +20,7 @@
 #include "../config.h"
 #include "../irq_route.h"
 #include "../pci.h"
+#include "../trace/trace.h"
 #include "../util.h"
 #include "../vm.h"
 #include "virtio.h"
@@ -122,6 +123,7 @@ static void commit_routes(struct virtio_pci *vp)
 
 static void fire(struct virtio_pci *vp, unsigned v)
 {
+	TRACE(IRQ_MSI, (uint64_t)vp->msix[v].addr_hi << 32 | vp->msix[v].addr_lo, vp->msix[v].data);
 	uint64_t one = 1;
 	(void)!write(vp->vector_fd[v], &one, sizeof(one));
 }
@@ -183,6 +185,7 @@ static void transport_needs_reset(struct virtio_dev *vd)
 
 void virtio_complete(struct virtio_dev *vd, unsigned q, const struct vq_elem *e, uint32_t len)
 {
+	TRACE(VIRTIO_COMPLETE, vd->trace_name, q, e->head, len);
 	if (vq_push(&vd->vq[q], e, len))
 		vd->notify(vd, q);
 }
@@ -191,6 +194,7 @@ void virtio_drain_kick(struct virtio_dev *vd, unsigned q)
 {
 	uint64_t n;
 	(void)!read(vd->kick_fd[q], &n, sizeof(n));
+	TRACE(VIRTIO_KICK, vd->trace_name, q);
 }
 
 /* --- ioeventfd ----------------------------------------------------------- */
@@ -635,6 +639,9 @@ struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigne
 	vp->desc = desc;
 	snprintf(vp->name, sizeof(vp->name), "%s%u", desc->name, index);
 	vp->vd.name = vp->name;
+	char tname[16];
+	snprintf(tname, sizeof(tname), "%.4s%u", desc->name + 7, index % 1000); /* "virtio-blk" -> "blk0" */
+	vp->vd.trace_name = trace_str8(tname);
 	vp->vd.mem = mem;
 	vp->vd.vm = vm;
 	vp->vd.harness = harness;

@@ -153,7 +153,7 @@ static int pop_locked(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov
 		return -EIO;
 	}
 	/* The ring entries the index covers were written before the index (driver's wmb). */
-	acquire_fence();
+	fence_acquire();
 	uint16_t head = load_u16(&vq->avail[2 + (vq->last_avail & (vq->size - 1))]);
 	if (head >= vq->size) {
 		vq->errors[VQ_ERR_HEAD_RANGE]++;
@@ -233,7 +233,7 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 static bool should_notify(struct virtqueue *vq)
 {
 	/* Our used idx store must be visible before we read the driver's suppression state. */
-	full_fence();
+	fence_full();
 	if (!vq->event_idx)
 		return !(load_u16(&vq->avail[0]) & VRING_AVAIL_F_NO_INTERRUPT);
 	uint16_t used_event = load_u16(&vq->avail[2 + vq->size]);
@@ -259,7 +259,7 @@ bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vring
 	}
 	vq->used_idx = (uint16_t)(vq->used_idx + n);
 	/* The used entries are visible before the index that publishes them. */
-	release_fence();
+	fence_release();
 	store_u16(&vq->used_hdr[1], vq->used_idx);
 	bool notify = should_notify(vq);
 	pthread_mutex_unlock(&vq->lock);
@@ -280,7 +280,7 @@ bool vq_enable_notify(struct virtqueue *vq)
 		if (vq->event_idx)
 			store_u16(vq->avail_event, vq->last_avail);
 		/* Publish the kick request before re-reading avail idx (pairs with the driver's mb). */
-		full_fence();
+		fence_full();
 		more = load_u16(&vq->avail[1]) != vq->last_avail;
 	}
 	pthread_mutex_unlock(&vq->lock);

@@ -25,6 +25,18 @@ run_keel 0 run-help "--on-reboot ACTION" run --help
 run_keel 2 missing-kernel "--kernel is required" run
 run_keel 2 bad-cpus "--cpus: '0' is out of range" run --kernel x --cpus 0
 run_keel 2 bad-memory "--memory: 'big' is not a size" run --kernel x --memory big
+run_keel 2 bad-trace-events "--trace: no event matches 'nosuch'" run --kernel x --trace vcpu:exit,nosuch
+run_keel 2 bad-trace-buffer "--trace-buffer-size: '3K' is not a power of two" run --kernel x --trace-buffer-size 3K
+run_keel 2 tracefs-no-mountpoint "keel tracefs: needs one MOUNTPOINT" tracefs
+run_keel 2 tracefs-not-a-directory "/nonexistent: not a directory" tracefs /nonexistent
+run_keel 0 tracefs-help "usage: keel tracefs" tracefs --help
+run_keel 0 trace-help "keel trace COMMAND" trace --help
+run_keel 2 trace-unknown "keel trace: unknown command 'frob'" trace frob
+run_keel 0 trace-record-help "usage: keel trace record" trace record --help
+run_keel 0 trace-report-help "usage: keel trace report" trace report --help
+run_keel 2 trace-record-bad-name "'../x' is not a VM name" trace record ../x
+run_keel 1 trace-record-no-vm "no VM named nosuch-vm is running" trace record nosuch-vm
+run_keel 1 trace-report-missing "keel trace report: /nonexistent: No such file" trace report /nonexistent
 
 # A usage error is exactly one line.
 out=$("$KEEL" run --kernel x --serial tcp:1 2>&1)
@@ -35,6 +47,7 @@ run_keel 1 kernel-not-found "kernel /nonexistent/bzImage: No such file or direct
 run_keel 1 initrd-not-found "initrd /nonexistent/initrd: No such file" run --kernel "$GUESTS/testguest.elf" --initrd /nonexistent/initrd
 head -c 4096 /dev/urandom > "$LOGS/garbage.img"
 run_keel 1 kernel-garbage "not a Linux bzImage or a PVH ELF kernel" run --kernel "$LOGS/garbage.img"
+run_keel 1 trace-report-garbage "not a keel trace" trace report --no-plot "$LOGS/garbage.img"
 : > "$LOGS/empty.img"
 run_keel 1 initrd-empty "file is empty" run --kernel "$GUESTS/testguest.elf" --initrd "$LOGS/empty.img"
 run_keel 1 kernel-is-directory "not a regular file" run --kernel /tmp
