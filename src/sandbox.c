@@ -64,6 +64,7 @@ static void sigsys_handler(int sig, siginfo_t *info, void *ctx)
 	int n = snprintf(msg, sizeof(msg),
 			 "keel: sandbox: forbidden system call %s (%d); keel stops (this is a keel bug)\n", name, nr);
 	console_restore();
+	trace_server_unlink_now(); /* readers should not find a socket nobody answers on */
 	if (n > 0)
 		(void)!write(STDERR_FILENO, msg, (size_t)n);
 	_exit(KEEL_EXIT_ERROR);

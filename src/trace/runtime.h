@@ -23,6 +23,9 @@ int trace_runtime_dir_open(bool create, const char **why);
 /* Whether name is a valid VM name (letters, digits, '-', '_', '.'; 1-64; not starting with '.'). */
 bool trace_valid_name(const char *name, size_t len);
 
+/* Remove dir/file if it is a socket nobody listens on (a killed keel's), with the directory locked. */
+void trace_runtime_remove_stale(int dir_fd, const char *file);
+
 /* keel side (server.c). */
 int trace_server_open(const char *name, int memfd);
 void trace_server_close(void);

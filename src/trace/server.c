@@ -103,6 +103,22 @@ static int listener_alive(int dir_fd, const char *file)
 	return 0;
 }
 
+void trace_runtime_remove_stale(int dir_fd, const char *file)
+{
+	struct stat st;
+	(void)flock(dir_fd, LOCK_EX); /* as keel's own stale check at start */
+	if (fstatat(dir_fd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
+	    listener_alive(dir_fd, file) == 0)
+		(void)unlinkat(dir_fd, file, 0);
+	(void)flock(dir_fd, LOCK_UN);
+}
+
+void trace_server_unlink_now(void)
+{
+	if (srv.listen_fd >= 0)
+		(void)unlinkat(srv.dir_fd, srv.file, 0);
+}
+
 /* Bind and listen on dir/file (absent or stale), with the directory locked. 0, -EEXIST (live), -errno. */
 static int try_bind(int dir_fd, const char *file)
 {

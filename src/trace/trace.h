@@ -228,6 +228,8 @@ int trace_server_fd(void);
 void trace_server_service(void);
 /* The two descriptors the sandbox must still allow calls on (accept4, unlinkat). */
 void trace_server_fds(int *listen_fd, int *dir_fd);
+/* Remove the runtime socket now: async-signal-safe, for keel's fatal-signal paths. */
+void trace_server_unlink_now(void);
 /* Mark the VM gone for readers, close and remove the socket.  After the last emitting thread stopped. */
 void trace_fini(void);
 /* The trace memfd (-1 before trace_init): in-process readers map it (tests, selftest, bench). */

@@ -129,9 +129,12 @@ static void rescan_locked(void)
 			if (!ne)
 				break;
 			char err[160];
-			if (trace_view_connect(&ne->view, runtime_fd, de->d_name, err, sizeof(err))) {
-				free(ne); /* stale socket (killed keel), or not a keel */
-				continue;
+			int r = trace_view_connect(&ne->view, runtime_fd, de->d_name, err, sizeof(err));
+			if (r) {
+				free(ne);
+				if (r == -ECONNREFUSED) /* a killed keel's socket: tidy up after it */
+					trace_runtime_remove_stale(runtime_fd, de->d_name);
+				continue; /* or not a keel */
 			}
 			snprintf(ne->name, sizeof(ne->name), "%s", name);
 			ne->refs = 1;

@@ -71,10 +71,15 @@ else
 fi
 
 # 3. A forbidden system call after set-up is refused, with its name.
-out=$("$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=echo --debug-sandbox-violation </dev/null 2>&1)
+out=$("$KEEL" run --name sb-violation --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=echo \
+	--debug-sandbox-violation </dev/null 2>&1)
 rc=$?
 [ $rc -eq 1 ] || expect "exit status $rc, expected 1"
 [[ "$out" == *"sandbox: forbidden system call openat"* ]] || expect "message: $out"
+# Stopped by the filter, keel still removes its tracing socket.
+rundir=${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/keel}
+rundir=${rundir:-/tmp/keel-$(id -u)}
+[ -e "$rundir/sb-violation.sock" ] && expect "$rundir/sb-violation.sock left behind"
 verdict forbidden-syscall-stops-keel
 
 # 4. With --sandbox off the same call is not refused (the filter is what stopped it).

@@ -61,7 +61,7 @@ st_start() {
 	st_pid=$!
 	bg_pids+=($st_pid)
 	exec {st_fd}>"$tmp/$st_name.ctl"
-	wait_until 30 grep -q READY "$tmp/$st_name.out" || expect "selftest $st_name did not start"
+	wait_until 30 grep -qs READY "$tmp/$st_name.out" || expect "selftest $st_name did not start"
 	d=$mnt/$st_name
 }
 st_cmd() { echo "$1" >&"$st_fd"; }
@@ -71,7 +71,7 @@ st_quit() {
 	wait "$st_pid"
 	st_status=$?
 }
-st_done() { grep -q DONE "$tmp/$st_name.out"; }
+st_done() { grep -qs DONE "$tmp/$st_name.out"; }
 # stat COLUMN ROW: a number from the stats file (columns: written entries consumed overrun dropped cleared).
 stat() {
 	local col
@@ -98,6 +98,14 @@ st_quit
 ls "$mnt" | grep -qx appear && expect "still listed after it exited"
 [ -e "$XDG_RUNTIME_DIR/keel/appear.sock" ] && expect "socket left behind"
 [ -e "$mnt/appear" ] && expect "still reachable by name after it exited"
+# A killed process leaves its socket; the next listing skips it and removes it.
+st_start killed
+kill -9 "$st_pid"
+wait "$st_pid" 2>/dev/null
+exec {st_fd}>&-
+[ -S "$XDG_RUNTIME_DIR/keel/killed.sock" ] || expect "SIGKILL left no socket to test with"
+ls "$mnt" | grep -qx killed && expect "a killed process is listed"
+[ -e "$XDG_RUNTIME_DIR/keel/killed.sock" ] && expect "its stale socket was not removed"
 # A new process under a name that was in use: found by name alone, without a listing first.
 st_start reuse
 first=$(grep -o 'pid [0-9]*' "$d/stats")
