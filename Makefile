@@ -64,7 +64,7 @@ test:
 	@$(MAKE) --no-print-directory test-build
 	@KEEL_BUILD=$(BUILD) tests/run-all.sh
 
-test-build: $(BUILD)/keel unit guests $(BUILD)/tests/drive $(BUILD)/tests/crashwrite fuzzers
+test-build: $(BUILD)/keel unit guests $(BUILD)/tests/drive $(BUILD)/tests/crashwrite $(BUILD)/bench/blockbench fuzzers
 
 fuzz: fuzzers
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/fuzz/run.sh
@@ -76,7 +76,7 @@ asan:
 	@KEEL_BUILD=build-asan KEEL_SANITIZED=1 tests/run-all.sh
 
 clang:
-	$(MAKE) CC=clang BUILD=build-clang build-clang/keel unit
+	$(MAKE) CC=clang BUILD=build-clang build-clang/keel unit build-clang/bench/blockbench
 
 # GCC warns that ThreadSanitizer does not model atomic_thread_fence; the ring's fences order
 # only atomic accesses, which TSan checks on their own, so that warning is silenced.
@@ -107,3 +107,8 @@ $(BUILD)/tests/drive: tests/tools/drive.c
 $(BUILD)/tests/crashwrite: tests/block/crashwrite.c $(BUILD)/libkeel.a
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -Isrc -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
+
+# bench/block's host side: keel's virtio-blk model and block stack in harness mode, and raw io_uring.
+$(BUILD)/bench/blockbench: bench/blockbench.c tests/unit/vdriver.h $(BUILD)/libkeel.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -Isrc -Itests/unit -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)

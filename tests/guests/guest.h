@@ -92,3 +92,5 @@ unsigned rtc_seconds(void);
 void interrupts_init(void);
 void check_smp(void);
 void check_uart_irq(void);
+/* blkbench.c */
+__attribute__((noreturn)) void blkbench(void);

@@ -9,7 +9,7 @@ GUEST_CFLAGS = -std=gnu17 -O2 -m64 -ffreestanding -fno-builtin -fno-pic -fno-pie
 GUEST_LDFLAGS = -nostdlib -static -no-pie -Wl,-T,tests/guests/guest.ld -Wl,--build-id=none \
 	-Wl,-z,noexecstack -Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments
 G := $(BUILD)/guests
-GUEST_OBJS := $(addprefix $(G)/,main.o lib.o checks.o acpi.o rtc.o smp.o)
+GUEST_OBJS := $(addprefix $(G)/,main.o lib.o checks.o acpi.o rtc.o smp.o blkbench.o)
 
 $(G)/%.o: tests/guests/%.c tests/guests/guest.h
 	@mkdir -p $(G)

@@ -183,41 +183,51 @@ ap_seen_off:
 
 	.data
 	.balign 16
+	.globl gdt
 gdt:
 	.quad 0
 	.quad 0x00cf9b000000ffff	/* 0x08: 32-bit code */
 	.quad 0x00af9b000000ffff	/* 0x10: 64-bit code */
 	.quad 0x00cf93000000ffff	/* 0x18: data */
+	.quad 0x00cff3000000ffff	/* 0x20: user data (DPL 3) */
+	.quad 0x00affb000000ffff	/* 0x28: user 64-bit code (DPL 3) */
+	.quad 0, 0			/* 0x30: 64-bit TSS, filled in by keeltest=blkbench */
 gdt_end:
 gdt_ptr:
 	.word gdt_end - gdt - 1
 	.quad gdt
 
-/* Identity map of the first 4 GiB in 2 MiB pages; the top GiB (APICs) uncached. */
+/*
+ * Identity map of the first 4 GiB in 2 MiB pages; the top GiB (APICs, PCI
+ * BARs) uncached.  Every entry is user-accessible (U/S) so that
+ * keeltest=blkbench can run its driver in ring 3; the guest enables neither
+ * SMEP nor SMAP, so ring 0 is unaffected.
+ */
 	.balign 4096
 	.globl pml4
 pml4:
-	.quad pdpt + 0x3
+	.quad pdpt + 0x7
 	.fill 511, 8, 0
 pdpt:
-	.quad pd + 0x3
-	.quad pd + 0x1003
-	.quad pd + 0x2003
-	.quad pd + 0x3003
+	.quad pd + 0x7
+	.quad pd + 0x1007
+	.quad pd + 0x2007
+	.quad pd + 0x3007
 	.fill 508, 8, 0
 pd:
 	.set i, 0
 	.rept 1536
-	.quad (i << 21) | 0x83
+	.quad (i << 21) | 0x87		/* present, writable, user, 2 MiB */
 	.set i, i + 1
 	.endr
 	.rept 512
-	.quad (i << 21) | 0x9b		/* present, writable, PWT, PCD, 2 MiB */
+	.quad (i << 21) | 0x9f		/* present, writable, user, PWT, PCD, 2 MiB */
 	.set i, i + 1
 	.endr
 
 	.bss
 	.balign 16
+	.globl stack_top
 stack:
 	.fill 16384, 1, 0
 stack_top:

@@ -8,6 +8,8 @@
  *                  after a reboot (CMOS byte 0x40 says so) power off
  *   triplefault    load an empty IDT and fault
  *   echo           print READY, read one line from COM1, print ECHO:<line>, pass
+ *   blkbench       virtio-blk random-I/O benchmark with its driver in ring 3
+ *                  (blkbench.c; keeltest.blk.* parameters)
  * Expected values come from keeltest.* parameters.
  */
 #include "guest.h"
@@ -142,6 +144,8 @@ void kmain(int kind, uint64_t info)
 		triple_fault();
 		guest_exit(EXIT_FAIL);
 	}
+	if (mode_is("blkbench"))
+		blkbench(); /* drops to ring 3; does not return */
 	check_acpi();
 	if (mode_is("poweroff")) {
 		print("keeltest: powering off\n");

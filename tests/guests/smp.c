@@ -45,7 +45,8 @@ static void ioapic_route(unsigned pin, uint8_t vector, uint8_t dest, bool masked
 void interrupt_dispatch(struct frame *f)
 {
 	if (f->vector < 32) {
-		print("FAIL exception %lu (error %lx) at rip %lx\n", f->vector, f->error, f->rip);
+		print("FAIL exception %lu (error %lx) at rip %lx (cs %lx, rflags %lx)\n", f->vector, f->error, f->rip, f->cs,
+		      f->rflags);
 		guest_exit(EXIT_FAIL);
 	}
 	if (f->vector == 255)

@@ -103,7 +103,7 @@ static void pci_bar_decoding(void)
 	pci_host_device.create(vm, &h);
 	const struct io_ops *win = &pci_host_device.mmio[1].ops;
 	CHECK_EQ(pci_host_device.mmio[1].base, PCI_MMIO32_BASE);
-	struct pci_dev d;
+	struct pci_dev d = { 0 }; /* pci_dev_init_header() leaves the callbacks alone */
 	uint64_t written = 0;
 	pci_dev_init_header(&d, 0x1af4, 0x1042, 0x018000, 1);
 	pci_dev_set_bar(&d, 0, 0x8000, &bar_ops, &written);
