@@ -196,6 +196,7 @@ struct cop *op_get(struct cache *c)
 	c->ofree = op->next;
 	c->ops_busy++;
 	op->in_use = true;
+	op->kind = OP_FILL; /* until the caller says otherwise */
 	op->line = NULL;
 	op->cr = NULL;
 	op->status = 0;
@@ -205,6 +206,8 @@ struct cop *op_get(struct cache *c)
 
 void op_put(struct cache *c, struct cop *op)
 {
+	if (op->kind == OP_PASS)
+		c->pass_busy--;
 	op->in_use = false;
 	op->next = c->ofree;
 	c->ofree = op;
@@ -220,6 +223,8 @@ void batch_queue(struct batch *b, struct cop *op)
 /* Is a discard/write-zeroes overlapping [start, end) in flight below? */
 bool range_busy(struct cache *c, uint64_t start, uint64_t end)
 {
+	if (!c->pass_busy)
+		return false; /* the common case, without a scan */
 	for (unsigned i = 0; i < c->nops; i++) {
 		const struct cop *op = &c->ops[i];
 		if (op->in_use && op->kind == OP_PASS && op->rstart < end && start < op->rend)

@@ -124,6 +124,7 @@ struct cache {
 	struct cop ops[OPS_MAX];
 	struct cop *ofree;
 	unsigned nops, ops_busy, wb_busy;
+	unsigned pass_busy; /* OP_PASS ops in flight: range_busy() is free while there are none */
 	uint64_t wseq; /* write sequence: bumped when a line becomes dirty */
 	uint64_t ra_next, wr_next;
 	unsigned ra_win, ra_max; /* read-ahead window, in lines */

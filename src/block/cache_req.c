@@ -194,6 +194,7 @@ static void pass_run(struct cache *c, struct creq *cr, struct batch *b)
 	}
 	struct cop *op = op_get(c);
 	op->kind = OP_PASS;
+	c->pass_busy++;
 	op->cr = cr;
 	op->rstart = start;
 	op->rend = end;

@@ -276,9 +276,12 @@ void wb_kick(struct cache *c, struct batch *b)
 		bool bg = b->bg && ((c->pressure && c->ndirty_lines > c->dirty_lo) || now >= l->dirty_time + WB_AGE_NS);
 		if (!need && !room && !bg)
 			break; /* the rest are younger */
-		if (l->busy || range_busy(c, line_start(l), line_end(c, l)))
+		/* Oldest first: once a line is not needed by a flush, no later one is. */
+		if (!need && c->wb_busy >= c->nops / 2)
+			break; /* the write-back share of the ops is in use: no more now */
+		if (l->busy || (!need && now < l->retry_after))
 			continue;
-		if (!need && (now < l->retry_after || c->wb_busy >= c->nops / 2))
+		if (range_busy(c, line_start(l), line_end(c, l)))
 			continue;
 		struct cop *op = op_get(c);
 		if (!op)
