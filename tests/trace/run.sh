@@ -331,3 +331,36 @@ ls "$mnt" | grep -qx trvm && expect "trvm still listed"
 [ -e "$XDG_RUNTIME_DIR/keel/trvm.sock" ] && expect "the sandboxed keel left its socket behind"
 mountpoint -q "$mnt" && kill -0 $tfs 2>/dev/null || expect "keel tracefs died"
 verdict vm-exits-while-reading
+
+# 11. The block stack and virtio traced: the blkbench test guest drives a
+# virtio-blk disk (cache=writeback over the file layer) while keel trace record
+# reads; the recording has both layers' requests with latencies, kicks and
+# completions, and the report has per-layer latency percentiles.
+if kvm_usable; then
+	img=$tmp/blk.img
+	head -c $((4 << 20)) /dev/urandom > "$img"
+	log=$LOGS/vm-blk.log
+	"$KEEL" run --name trblk --trace virtio,block,cache --kernel "$GUESTS/testguest.elf" --memory 64M --debug-exit \
+		--disk "path=$img,cache=writeback,cache-size=1M" \
+		--cmdline "keeltest=blkbench keeltest.blk.ops=300 keeltest.blk.warm_ms=1000" >"$log" 2>&1 &
+	vm=$!
+	bg_pids+=($vm)
+	wait_until 30 [ -S "$XDG_RUNTIME_DIR/keel/trblk.sock" ] || expect "trblk never appeared"
+	"$KEEL" trace record -o "$tmp/blk.trace" trblk 2>"$tmp/blk.rec.log"
+	wait $vm
+	rc=$?
+	[ $rc -eq 33 ] || expect "keel run status $rc, expected 33 (see $log)"
+	t=$tmp/blk.trace
+	grep -qE 'block:submit: layer=cache op=(read|write) ' "$t" || expect "no cache-layer submits"
+	grep -qE 'block:submit: layer=file op=(read|write) ' "$t" || expect "no file-layer submits"
+	grep -qE 'block:complete: layer=file op=(read|write) tag=0x[0-9a-f]+ status=0 latency_ns=[1-9]' "$t" ||
+		expect "no file-layer completion with a latency"
+	grep -qE 'virtio:kick: dev=blk0 queue=0' "$t" || expect "no virtio kicks"
+	grep -qE 'virtio:complete: dev=blk0 queue=0 id=[0-9]+ len=' "$t" || expect "no virtio completions"
+	grep -qE 'cache:(miss|hit): offset=' "$t" || expect "no cache hits or misses"
+	"$KEEL" trace report --no-plot "$t" >"$tmp/blk.report" 2>&1 || expect "report status $?"
+	grep -qE '^ *file +(read|write) +[0-9]+' "$tmp/blk.report" || expect "report lacks file-layer latencies: $(grep -A6 -i latenc "$tmp/blk.report" | head -8 | tr '\n' '|')"
+	verdict block-and-virtio-events "$log"
+else
+	skip block-and-virtio-events "/dev/kvm is not usable here"
+fi
