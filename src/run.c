@@ -86,6 +86,8 @@ static void event_loop(struct vm *vm, struct console *con, int sig_fd)
 			struct signalfd_siginfo si;
 			if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
 				log_info("stopping the VM on signal %s", strsignal((int)si.ssi_signo));
+				/* SIGQUIT: also print where every vCPU is (debugging a hung guest). */
+				vm->dump_on_stop = si.ssi_signo == SIGQUIT;
 				vm_request_stop(vm, VM_STOP_QUIT, 128 + (int)si.ssi_signo);
 			}
 		}

@@ -242,6 +242,9 @@ void vm_stop(struct vm *vm)
 			pthread_join(v->thread, NULL);
 		v->started = false;
 	}
+	for (unsigned i = 0; i < vm->nr_vcpus && vm->dump_on_stop; i++)
+		if (vm->vcpus[i].fd >= 0)
+			vcpu_dump(&vm->vcpus[i], stderr);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	platform_destroy(vm);

@@ -95,6 +95,7 @@ struct vm {
 	int stop_status;         /* exit status for VM_STOP_DEBUG_EXIT */
 	int stop_efd;            /* eventfd: wakes the main loop on a stop request */
 	uint64_t boot_ns;        /* when the current boot started */
+	bool dump_on_stop;       /* print every vCPU's registers when it stops (SIGQUIT) */
 };
 
 /* Ask the VM to stop.  Safe from any thread; only the first request counts. */

@@ -112,6 +112,17 @@ grep -q 'keeltest: powering off' "$out" || expect "guest output missing from the
 ! grep -q 'keeltest:' "$log" || expect "guest output also on stdout"
 verdict serial-file
 
+# SIGQUIT stops keel and prints where every vCPU was (for hung guests; drive
+# sends it before killing a command that ran out of time).
+log=$LOGS/sigquit.log
+"$DRIVE" -t 30 -l "$log" -x READY -e 'kill -QUIT $DRIVE_PID' -- "$KEEL" run --kernel "$GUESTS/testguest.elf" \
+	--memory 32M --cpus 2 --debug-exit --cmdline keeltest=echo > "$log.drive"
+rc=$?
+[ $rc -eq 1 ] || expect "exit status $rc, expected 1 (stopped by a signal)"
+for c in 0 1; do grep -q "vCPU $c registers:" "$log" || expect "no registers of vCPU $c"; done
+grep -qE '^  rip [0-9a-f]{16} ' "$log" || expect "no rip line"
+verdict sigquit-dumps-registers
+
 # keeltest=blkbench (bench/block's guest, driver in ring 3): a few requests each
 # way on a small disk; every point reports completed requests without errors,
 # and the writes reached the image (no timing is checked).

@@ -150,6 +150,28 @@ static int wait_text(int fd, const char *text, uint64_t deadline, bool *eof)
 	}
 }
 
+/*
+ * A command that ran out of time: SIGQUIT first (keel prints every vCPU's
+ * registers on it: where the guest hung), collect what it prints for up to
+ * two seconds, then SIGKILL the process group.
+ */
+static void quit_then_kill(pid_t pid, int out_fd)
+{
+	kill(pid, SIGQUIT);
+	uint64_t until = now_ns() + 2000000000ull;
+	while (now_ns() < until) {
+		struct pollfd p = { .fd = out_fd, .events = POLLIN };
+		if (poll(&p, 1, 100) > 0) {
+			char buf[4096];
+			ssize_t n = read(out_fd, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			append(buf, (size_t)n);
+		}
+	}
+	kill(-pid, SIGKILL);
+}
+
 int main(int argc, char **argv)
 {
 	double timeout = 60;
@@ -246,7 +268,7 @@ int main(int argc, char **argv)
 			printf("drive: %s waiting for \"%s\" (step %d) after %.0f ms\n", r < 0 ? "timeout" : "eof", st->text,
 			       s + 1, ms());
 			if (r < 0) {
-				kill(-pid, SIGKILL);
+				quit_then_kill(pid, outp[0]);
 				waitpid(pid, NULL, 0);
 				return 124;
 			}
@@ -277,7 +299,7 @@ int main(int argc, char **argv)
 		usleep(1000);
 	if (w != pid) {
 		printf("drive: timeout waiting for exit after %.0f ms\n", ms());
-		kill(-pid, SIGKILL);
+		quit_then_kill(pid, outp[0]);
 		waitpid(pid, NULL, 0);
 		return 124;
 	}
