@@ -203,6 +203,24 @@ int blk_cache_open(struct blk_dev *lower, enum blk_cache_mode mode, uint64_t siz
 int blk_req_check(const struct blk_dev *d, const struct blk_req *r);
 
 /*
+ * The start of every layer's submit(): blk_req_check(), and a zero-length
+ * read/write/discard completed at once.  Returns -errno (refused), 1
+ * (completed: submit returns 0) or 0 (the layer goes on).
+ */
+static inline int blk_req_begin(const struct blk_dev *d, struct blk_req *r)
+{
+	int rc = blk_req_check(d, r);
+	if (rc)
+		return rc;
+	if (r->op != BLK_FLUSH && !r->len) {
+		r->status = 0;
+		blk_req_done(r);
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * Synchronous helper for set-up code and tests: submit and wait (retrying
  * while the device answers -EAGAIN).  Returns the request's status, or the
  * -errno submit refused it with.

@@ -477,14 +477,9 @@ void cache_kick(struct cache *c, bool bg)
 static int cache_submit(struct blk_dev *d, struct blk_req *r)
 {
 	struct cache *c = to_cache(d);
-	int rc = blk_req_check(d, r);
+	int rc = blk_req_begin(d, r);
 	if (rc)
-		return rc;
-	if (r->op != BLK_FLUSH && !r->len) {
-		r->status = 0;
-		blk_req_done(r);
-		return 0;
-	}
+		return rc < 0 ? rc : 0;
 	struct batch b;
 	b.nsub = b.nfin = 0;
 	b.bg = false;

@@ -360,14 +360,9 @@ static bool iov_aligned(const struct blk_req *r, uint32_t a)
 static int file_submit(struct blk_dev *d, struct blk_req *r)
 {
 	struct file_dev *f = to_file(d);
-	int rc = blk_req_check(d, r);
+	int rc = blk_req_begin(d, r);
 	if (rc)
-		return rc;
-	if (r->op != BLK_FLUSH && !r->len) {
-		r->status = 0;
-		blk_req_done(r);
-		return 0;
-	}
+		return rc < 0 ? rc : 0;
 	void *bounce = NULL;
 	if (f->direct && (r->op == BLK_READ || r->op == BLK_WRITE) && !iov_aligned(r, f->mem_align)) {
 		if (posix_memalign(&bounce, MAX(f->mem_align, sizeof(void *)), (size_t)r->len))

@@ -387,14 +387,9 @@ static void part_done(struct blk_req *lower)
 static int part_submit(struct blk_dev *d, struct blk_req *r)
 {
 	struct part_dev *p = to_part(d);
-	int rc = blk_req_check(d, r);
+	int rc = blk_req_begin(d, r);
 	if (rc)
-		return rc;
-	if (r->op != BLK_FLUSH && !r->len) {
-		r->status = 0;
-		blk_req_done(r);
-		return 0;
-	}
+		return rc < 0 ? rc : 0;
 	pthread_mutex_lock(&p->lock);
 	struct part_slot *s = p->free;
 	if (!s) {
