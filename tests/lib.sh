@@ -46,15 +46,17 @@ fnv1a() {
 # In the lab (KEEL_IN_LAB=1), nested SVM emulated by QEMU/TCG now and then
 # hangs or triple-faults a guest, under QEMU as the nested VMM as under keel
 # (tests/lab/lab.sh).  There, and only there, a run that ends in a drive
-# timeout or a guest crash is run again, up to three attempts, and the PASS
+# timeout or a guest crash is run again, up to four attempts, and the PASS
 # line says so (PASS_DETAIL).  Tests that expect a crash must not use this.
+# (2-vCPU boots fail more often under keel than under QEMU in the lab: an
+# open bug: docs/known-issues.md.)
 run_vm() {
 	local log=$1 attempt
 	shift
-	for attempt in 1 2 3; do
+	for attempt in 1 2 3 4; do
 		"$DRIVE" -l "$log" "$@" > "$log.drive"
 		rc=$?
-		[ "${KEEL_IN_LAB:-0}" = 1 ] && [ $attempt -lt 3 ] || break
+		[ "${KEEL_IN_LAB:-0}" = 1 ] && [ $attempt -lt 4 ] || break
 		local why
 		why=$(grep -ohE 'triple fault|KVM internal error|instruction emulation failed' "$log" | head -1)
 		[ $rc -eq 124 ] && why=${why:-hang (drive timeout)}
