@@ -8,6 +8,8 @@
 
 #include "trace/trace.h"
 #include "trace/view.h"
+#include "trace/ring.h"
+#include "trace/runtime.h"
 #include "util.h"
 
 struct cli_error {
@@ -130,16 +132,12 @@ static int opt_sandbox(struct vm_config *c, const char *a, struct cli_error *e)
 
 static int opt_name(struct vm_config *c, const char *a, struct cli_error *e)
 {
+	/* The name is also the VM's trace-fs directory: one rule for both (trace_valid_name). */
 	size_t n = strlen(a);
-	if (n == 0 || n > 64)
-		return usage_error(e, "needs 1 to 64 characters");
-	for (size_t i = 0; i < n; i++) {
-		char ch = a[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-			  ch == '-' || ch == '_' || ch == '.';
-		if (!ok || (i == 0 && ch == '.'))
-			return usage_error(e, "'%s' may only hold letters, digits, '-', '_' and '.'", a);
-	}
+	if (n == 0 || n > TRACE_NAME_MAX)
+		return usage_error(e, "needs 1 to %d characters", TRACE_NAME_MAX);
+	if (!trace_valid_name(a, n))
+		return usage_error(e, "'%s' may only hold letters, digits, '-', '_' and '.'", a);
 	c->name = a;
 	return 0;
 }

@@ -369,18 +369,24 @@ static struct part_dev *to_part(struct blk_dev *d)
 	return container_of(d, struct part_dev, dev);
 }
 
-static void part_done(struct blk_req *lower)
+/* A slot back to the pool; the last one out wakes a closing layer. */
+static void slot_put(struct part_dev *p, struct part_slot *s)
 {
-	struct part_slot *s = lower->opaque;
-	struct part_dev *p = s->p;
-	struct blk_req *up = s->upper;
-	up->status = lower->status;
 	pthread_mutex_lock(&p->lock);
 	s->next_free = p->free;
 	p->free = s;
 	if (!--p->inflight)
 		pthread_cond_broadcast(&p->idle);
 	pthread_mutex_unlock(&p->lock);
+}
+
+static void part_done(struct blk_req *lower)
+{
+	struct part_slot *s = lower->opaque;
+	struct part_dev *p = s->p;
+	struct blk_req *up = s->upper;
+	up->status = lower->status;
+	slot_put(p, s);
 	blk_req_done(up);
 }
 
@@ -407,14 +413,8 @@ static int part_submit(struct blk_dev *d, struct blk_req *r)
 	s->lower.opaque = s;
 	s->lower.status = 0;
 	rc = blk_submit(d->lower, &s->lower);
-	if (rc) {
-		pthread_mutex_lock(&p->lock);
-		s->next_free = p->free;
-		p->free = s;
-		if (!--p->inflight)
-			pthread_cond_broadcast(&p->idle);
-		pthread_mutex_unlock(&p->lock);
-	}
+	if (rc)
+		slot_put(p, s);
 	return rc;
 }
 

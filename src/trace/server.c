@@ -85,17 +85,24 @@ static int sock_addr(int dir_fd, const char *file, struct sockaddr_un *a)
 	return n < 0 || (size_t)n >= sizeof(a->sun_path) ? -ENAMETOOLONG : 0;
 }
 
+/* A non-blocking unix stream socket and the address of dir/file.  The fd or -errno. */
+static int sock_open(int dir_fd, const char *file, struct sockaddr_un *a)
+{
+	int r = sock_addr(dir_fd, file, a);
+	if (r)
+		return r;
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	return s < 0 ? -errno : s;
+}
+
 /* Whether a keel is listening on dir/file: 1 yes, 0 no (stale or absent), -errno. */
 static int listener_alive(int dir_fd, const char *file)
 {
 	struct sockaddr_un a;
-	int r = sock_addr(dir_fd, file, &a);
-	if (r)
-		return r;
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int s = sock_open(dir_fd, file, &a);
 	if (s < 0)
-		return -errno;
-	r = connect(s, (struct sockaddr *)&a, sizeof(a));
+		return s;
+	int r = connect(s, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	close(s);
 	if (r == 0 || e == EAGAIN || e == EINPROGRESS)
@@ -131,12 +138,10 @@ static int try_bind(int dir_fd, const char *file)
 			return -errno;
 	}
 	struct sockaddr_un a;
-	int r = sock_addr(dir_fd, file, &a);
-	if (r)
-		return r;
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int s = sock_open(dir_fd, file, &a);
 	if (s < 0)
-		return -errno;
+		return s;
+	int r;
 	if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 16) < 0) {
 		r = errno == EADDRINUSE ? -EEXIST : -errno;
 		close(s);

@@ -628,6 +628,17 @@ static void close_fds(struct virtio_pci *vp)
 	}
 }
 
+/* What virtio_pci_new() set up besides the device model, in reverse. */
+static void release(struct virtio_pci *vp)
+{
+	close_fds(vp);
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		vq_destroy(&vp->vd.vq[i]);
+	pthread_mutex_destroy(&vp->lifecycle);
+	pthread_mutex_destroy(&vp->lock);
+	free(vp);
+}
+
 struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigned index,
 				  const struct guest_mem *mem, struct vm *vm, bool harness)
 {
@@ -690,12 +701,7 @@ struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigne
 destroy_device:
 	desc->destroy(vp->state);
 free_vp:
-	close_fds(vp);
-	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		vq_destroy(&vp->vd.vq[i]);
-	pthread_mutex_destroy(&vp->lifecycle);
-	pthread_mutex_destroy(&vp->lock);
-	free(vp);
+	release(vp);
 	return NULL;
 }
 
@@ -708,12 +714,7 @@ void virtio_pci_free(struct virtio_pci *vp)
 		vq_reset(&vp->vd.vq[q]);
 	vp->desc->reset(vp->state);
 	vp->desc->destroy(vp->state);
-	close_fds(vp);
-	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		vq_destroy(&vp->vd.vq[i]);
-	pthread_mutex_destroy(&vp->lifecycle);
-	pthread_mutex_destroy(&vp->lock);
-	free(vp);
+	release(vp);
 }
 
 static const struct virtio_device_desc *const virtio_devices[] = {
