@@ -182,35 +182,3 @@ int vcpu_handle_exit(struct vcpu *v)
 	trace_exit(v->run, reason, t0);
 	return r;
 }
-
-void vcpu_dump(struct vcpu *v, FILE *out)
-{
-	struct kvm_regs r;
-	struct kvm_sregs s;
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
-		fprintf(out, "keel: vCPU %u: registers unavailable\n", v->id);
-		return;
-	}
-	fprintf(out,
-		"keel: vCPU %u registers:\n"
-		"  rip %016llx  rflags %016llx  exit reason %u\n"
-		"  rax %016llx  rbx %016llx  rcx %016llx  rdx %016llx\n"
-		"  rsi %016llx  rdi %016llx  rbp %016llx  rsp %016llx\n"
-		"  r8  %016llx  r9  %016llx  r10 %016llx  r11 %016llx\n"
-		"  r12 %016llx  r13 %016llx  r14 %016llx  r15 %016llx\n"
-		"  cs %04x (base %llx, l=%u db=%u)  ss %04x  ds %04x  es %04x  fs %04x  gs %04x\n"
-		"  cr0 %016llx  cr2 %016llx  cr3 %016llx  cr4 %016llx  efer %llx\n"
-		"  gdt %llx/%x  idt %llx/%x  apic_base %llx\n",
-		v->id, (unsigned long long)r.rip, (unsigned long long)r.rflags, v->run->exit_reason,
-		(unsigned long long)r.rax, (unsigned long long)r.rbx, (unsigned long long)r.rcx,
-		(unsigned long long)r.rdx, (unsigned long long)r.rsi, (unsigned long long)r.rdi,
-		(unsigned long long)r.rbp, (unsigned long long)r.rsp, (unsigned long long)r.r8,
-		(unsigned long long)r.r9, (unsigned long long)r.r10, (unsigned long long)r.r11,
-		(unsigned long long)r.r12, (unsigned long long)r.r13, (unsigned long long)r.r14,
-		(unsigned long long)r.r15, s.cs.selector, (unsigned long long)s.cs.base, s.cs.l, s.cs.db,
-		s.ss.selector, s.ds.selector, s.es.selector, s.fs.selector, s.gs.selector,
-		(unsigned long long)s.cr0, (unsigned long long)s.cr2, (unsigned long long)s.cr3,
-		(unsigned long long)s.cr4, (unsigned long long)s.efer, (unsigned long long)s.gdt.base,
-		s.gdt.limit, (unsigned long long)s.idt.base, s.idt.limit, (unsigned long long)s.apic_base);
-	fflush(out);
-}

@@ -112,8 +112,8 @@ grep -q 'keeltest: powering off' "$out" || expect "guest output missing from the
 ! grep -q 'keeltest:' "$log" || expect "guest output also on stdout"
 verdict serial-file
 
-# SIGQUIT stops keel and prints where every vCPU was (for hung guests; drive
-# sends it before killing a command that ran out of time).
+# SIGQUIT stops keel and prints where every vCPU was and what it was doing
+# (for hung guests; drive sends it before killing a command that ran out of time).
 log=$LOGS/sigquit.log
 "$DRIVE" -t 30 -l "$log" -x READY -e 'kill -QUIT $DRIVE_PID' -- "$KEEL" run --kernel "$GUESTS/testguest.elf" \
 	--memory 32M --cpus 2 --debug-exit --cmdline keeltest=echo > "$log.drive"
@@ -121,6 +121,10 @@ rc=$?
 [ $rc -eq 1 ] || expect "exit status $rc, expected 1 (stopped by a signal)"
 for c in 0 1; do grep -q "vCPU $c registers:" "$log" || expect "no registers of vCPU $c"; done
 grep -qE '^  rip [0-9a-f]{16} ' "$log" || expect "no rip line"
+# Activity state, pending events, local APIC vectors; the top of vCPU 0's stack (the test guest runs in long mode).
+grep -qE '^  state (runnable|halted) +injecting: ' "$log" || expect "no activity state line"
+grep -qE '^  lapic tpr [0-9a-f]{2} isr: .* irr: ' "$log" || expect "no local APIC line"
+grep -A2 '^  stack at ' "$log" | grep -qE '^    [0-9a-f]{16} [0-9a-f]{16}' || expect "no stack words"
 verdict sigquit-dumps-registers
 
 # keeltest=blkbench (bench/block's guest, driver in ring 3): a few requests each

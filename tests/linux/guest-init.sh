@@ -61,7 +61,7 @@ if [ -f /mod/order ]; then
 	for m in $(cat /mod/order); do insmod /mod/$m 2>/dev/null || echo "KEEL-NOTE insmod $m failed"; done
 fi
 
-# The storage test, for keel run --cpus 2 --rng --virtio-console FILE and three
+# The storage test, for keel run --cpus N --rng --virtio-console FILE and three
 # disks: vda (writeback cache), vdb (cache=writethrough), vdc (readonly).
 # vda gets an MBR partition with an ext2 file system, vdb a whole-disk one;
 # the host then checks both with e2fsck and reads the files back with debugfs.

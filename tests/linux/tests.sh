@@ -34,17 +34,19 @@ linux_boot() {
 	PASS_DETAIL="init reached after ${up:-?} s${PASS_DETAIL:+; $PASS_DETAIL}"
 }
 
+# Two sets (LINUX_SET): "up" boots uniprocessor guests, "smp" a 2-vCPU guest
+# that also runs the storage test over two virtio-blk queues; "all" (the
+# default) runs both.  In the lab they run in separate lab runs: 2-vCPU
+# guests under the lab's emulated SVM are unreliable (docs/known-issues.md).
 # LINUX_TESTS=storage runs only the storage test (for working on it).
-if [ "${LINUX_TESTS:-all}" = all ]; then
+set_up() { [ "${LINUX_SET:-all}" != smp ] && [ "${LINUX_TESTS:-all}" = all ]; }
+set_smp() { [ "${LINUX_SET:-all}" != up ]; }
+
+if set_up; then
 linux_boot linux-1cpu 1 256 -x KEEL-READY -s 'hello keel\n' -x 'KEEL-ECHO:hello keel' --
 [ $rc -eq 0 ] || expect "exit status $rc, expected 0 (ACPI power-off)"
 grep -q 'reboot: Power down' "$log" || expect "the guest did not power down"
 verdict linux-1cpu-poweroff "$log"
-
-linux_boot linux-2cpu 2 512 -x KEEL-READY -s 'poweroff\n' -x 'KEEL-ECHO:poweroff' --
-[ $rc -eq 0 ] || expect "exit status $rc, expected 0"
-grep -q 'smpboot: Total of 2 processors activated' "$log" || expect "the kernel did not bring up 2 CPUs"
-verdict linux-2cpu-poweroff "$log"
 
 linux_boot linux-reboot-exit 1 256 -x KEEL-READY -s 'reboot\n' -x 'KEEL-ECHO:reboot' -- --on-reboot=exit
 [ $rc -eq 0 ] || expect "exit status $rc, expected 0"
@@ -52,7 +54,6 @@ grep -q 'guest rebooted; exiting' "$log" || expect "no reboot message"
 [ "$(grep -c KEEL-GUEST-UP "$log")" -eq 1 ] || expect "booted more than once"
 verdict linux-reboot-exit "$log"
 
-# One vCPU here: the storage test below reboots a 2-vCPU guest.
 linux_boot linux-reboot-restart 1 256 -x KEEL-READY -s 'reboot\n' -x 'guest rebooted; restarting' \
 	-x KEEL-READY -s 'poweroff\n' -x 'KEEL-ECHO:poweroff' --
 [ $rc -eq 0 ] || expect "exit status $rc, expected 0"
@@ -63,27 +64,30 @@ fi
 # virtio: three disks (writeback, writethrough, read-only), entropy and a
 # virtio console; the guest partitions, formats and fills the disks, then the
 # host checks the images with e2fsck and reads the files back with debugfs.
+# storage_test NAME CPUS BOOTS: BOOTS is 2 to reboot once in between.
 storage_test() {
-	local dir a b c cb
+	local name=$1 cpus=$2 boots=$3 dir a b c cb steps
 	dir=$(mktemp -d)
 	a=$dir/a.img b=$dir/b.img c=$dir/c.img
 	truncate -s 64M "$a" && truncate -s 32M "$b" && truncate -s 4M "$c"
 	printf 'KEEL-READONLY-DISK' | dd of="$c" conv=notrunc 2>/dev/null
 	cb=$(sha256sum "$c" | cut -d' ' -f1)
-	# Twice: a reboot rebuilds every virtio device on the same open disks.
-	LINUX_DRIVE_TIMEOUT=180 LINUX_EXTRA_CMDLINE=keel.storage=1 linux_boot linux-virtio-storage 2 256 -x KEEL-STORAGE-DONE -x KEEL-READY \
-		-s 'reboot\n' -x 'guest rebooted; restarting' -x KEEL-STORAGE-DONE -x KEEL-READY \
+	# A reboot rebuilds every virtio device on the same open disks.
+	steps=(-x KEEL-STORAGE-DONE -x KEEL-READY)
+	[ "$boots" = 2 ] && steps+=(-s 'reboot\n' -x 'guest rebooted; restarting' -x KEEL-STORAGE-DONE -x KEEL-READY)
+	LINUX_DRIVE_TIMEOUT=$((boots * 90)) LINUX_EXTRA_CMDLINE=keel.storage=1 linux_boot "$name" "$cpus" 256 "${steps[@]}" \
 		-s 'poweroff\n' -x 'KEEL-ECHO:poweroff' -- --disk "path=$a,serial=keel-disk-a" \
 		--disk "path=$b,cache=writethrough" --disk "path=$c,readonly" --rng --virtio-console "$dir/hvc.out"
 	[ $rc -eq 0 ] || expect "exit status $rc, expected 0"
-	[ "$(grep -c KEEL-STORAGE-DONE "$log")" -eq 2 ] || expect "the storage test ran $(grep -c KEEL-STORAGE-DONE "$log") times, expected 2 (before and after a reboot)"
+	[ "$(grep -c KEEL-STORAGE-DONE "$log")" -eq "$boots" ] || expect "the storage test ran $(grep -c KEEL-STORAGE-DONE "$log") times, expected $boots"
+	[ "$cpus" = 1 ] || grep -q "smpboot: Total of $cpus processors activated" "$log" || expect "the kernel did not bring up $cpus CPUs"
 	grep -q 'KEEL-HVC-HELLO' "$dir/hvc.out" 2>/dev/null || expect "nothing from the guest on the virtio console"
 	if ! command -v e2fsck >/dev/null || ! command -v debugfs >/dev/null; then
 		expect "e2fsck/debugfs (e2fsprogs) missing on the host"
 	else
 		dd if="$a" of="$dir/a1.img" bs=512 skip=2048 2>/dev/null
-		e2fsck -fn "$dir/a1.img" > "$LOGS/linux-virtio-storage.e2fsck-a" 2>&1 || expect "e2fsck -fn found errors in vda1 (see $LOGS/linux-virtio-storage.e2fsck-a)"
-		e2fsck -fn "$b" > "$LOGS/linux-virtio-storage.e2fsck-b" 2>&1 || expect "e2fsck -fn found errors in vdb (see $LOGS/linux-virtio-storage.e2fsck-b)"
+		e2fsck -fn "$dir/a1.img" > "$LOGS/$name.e2fsck-a" 2>&1 || expect "e2fsck -fn found errors in vda1 (see $LOGS/$name.e2fsck-a)"
+		e2fsck -fn "$b" > "$LOGS/$name.e2fsck-b" 2>&1 || expect "e2fsck -fn found errors in vdb (see $LOGS/$name.e2fsck-b)"
 		[ "$(debugfs -R 'cat /hello.txt' "$dir/a1.img" 2>/dev/null)" = "keel storage test" ] || expect "vda1:/hello.txt not read back"
 		[ "$(debugfs -R 'cat /dir/f8' "$dir/a1.img" 2>/dev/null)" = "file 8" ] || expect "vda1:/dir/f8 not read back"
 		debugfs -R "dump /random.bin $dir/random.bin" "$dir/a1.img" >/dev/null 2>&1
@@ -97,7 +101,9 @@ storage_test() {
 		[ "$(debugfs -R 'cat /b.txt' "$b" 2>/dev/null)" = "disk b" ] || expect "vdb:/b.txt not read back"
 	fi
 	[ "$(sha256sum "$c" | cut -d' ' -f1)" = "$cb" ] || expect "the read-only image changed"
-	verdict linux-virtio-storage "$log"
+	lab_verdict "$name" "$log"
 	rm -rf "$dir"
 }
-storage_test
+[ "${LINUX_SET:-all}" != smp ] && storage_test linux-virtio-storage 1 2
+# SMP: two vCPUs, two virtio-blk queues, the storage test once.
+set_smp && [ "${LINUX_TESTS:-all}" = all ] && storage_test linux-2cpu-storage 2 1
