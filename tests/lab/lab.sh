@@ -87,6 +87,8 @@ if [ $with_qemu = 1 ]; then
 	done
 fi
 printf '%q ' "$@" > "$root/lab-command"
+heartbeat='(while sleep 15; do echo LAB-ALIVE; done) & # for the stall check below'
+[ $interactive = 0 ] || heartbeat=
 cat > "$root/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -104,6 +106,7 @@ ln -s /proc/self/fd /dev/fd
 for m in irqbypass ccp kvm; do insmod /mod/\$m.ko || echo "lab: insmod \$m failed"; done
 insmod /mod/kvm-amd.ko ${KVM_AMD_PARAMS:-} || echo "lab: insmod kvm-amd failed"
 echo "LAB-UP after \$(cut -d' ' -f1 /proc/uptime) s, svm: \$(grep -cw svm /proc/cpuinfo) cpus"
+$heartbeat
 cd /work
 bash -c "\$(cat /lab-command)"
 echo "LAB-STATUS \$?"
@@ -123,10 +126,15 @@ log=$LAB/console.log
 rm -f "$LAB/qemu.pid" "$LAB/stalled"
 : > "$log"
 # A lab whose own kernel locked up never recovers (seen here: a soft lockup
-# inside KVM_RUN under a guest): end it at once rather than at the time limit.
+# inside KVM_RUN under a guest; and labs that went silent, heartbeat and
+# all): end it at once rather than at the time limit.
 (
+	size=0 quiet=0
 	while sleep 5; do
 		why=$(grep -m1 -oE 'watchdog: BUG: soft lockup - CPU#[0-9]+ stuck for [0-9]+s|Kernel panic - not syncing: .{0,60}' "$log" 2>/dev/null)
+		now=$(stat -c %s "$log" 2>/dev/null || echo 0)
+		if [ "$now" = "$size" ]; then quiet=$((quiet + 5)); else quiet=0 size=$now; fi
+		[ $quiet -lt 90 ] || why="no output, not even its 15-second heartbeat, for 90 s"
 		[ -n "$why" ] || continue
 		echo "$why" > "$LAB/stalled"
 		kill "$(cat "$LAB/qemu.pid" 2>/dev/null)" 2>/dev/null
@@ -136,7 +144,7 @@ rm -f "$LAB/qemu.pid" "$LAB/stalled"
 watcher=$!
 timeout "$timeout" "${qemu[@]}" -pidfile "$LAB/qemu.pid" \
 	-append "console=ttyS0 quiet panic=-1 nokaslr" </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" |
-	grep --line-buffered -v '^\[ *[0-9.]*\]'
+	grep --line-buffered -v -e '^\[ *[0-9.]*\]' -e '^LAB-ALIVE$'
 kill "$watcher" 2>/dev/null
 wait "$watcher" 2>/dev/null
 status=$(sed -n 's/^LAB-STATUS \([0-9]*\)$/\1/p' "$log" | tail -1)
