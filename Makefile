@@ -44,7 +44,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libkeel.a
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -Isrc -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
 
-$(BUILD)/tests/test_block: tests/unit/blkfake.h
+# The block-stack tests' shared headers (the pattern rule above has only unit.h).
+$(BUILD)/tests/test_block_file: tests/unit/blktest.h
+$(BUILD)/tests/test_block_cache $(BUILD)/tests/test_block_part $(BUILD)/tests/test_block_stack: \
+	tests/unit/blktest.h tests/unit/blkfake.h
 
 include tests/guests/guests.mk
 include tests/fuzz/fuzz.mk

@@ -15,12 +15,16 @@
  * until the test releases them (fake_release*), which completes them on the
  * test's thread.  Every submit is logged.  on_flush (if set) runs when a
  * flush is submitted, with the fake's lock held, to check what is below.
+ *
+ * struct flag_req is a request that counts its completions and, with a fake
+ * below, records what the fake had made durable when done() ran.
  */
 #pragma once
 
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,13 +64,13 @@ struct fake {
 	unsigned seed;
 };
 
-static struct fake *fake_of(struct blk_dev *d)
+static inline struct fake *fake_of(struct blk_dev *d)
 {
 	return (struct fake *)d;
 }
 
 /* Apply r's effect (called with the lock held); returns its status. */
-static int fake_apply(struct fake *f, struct blk_req *r, uint8_t *snap)
+static inline int fake_apply(struct fake *f, struct blk_req *r, uint8_t *snap)
 {
 	uint8_t *p = f->vol + r->offset;
 	switch (r->op) {
@@ -119,7 +123,7 @@ static int fake_apply(struct fake *f, struct blk_req *r, uint8_t *snap)
 }
 
 /* Complete pending[i] (lock held on entry, dropped around done()). */
-static void fake_complete_locked(struct fake *f, unsigned i)
+static inline void fake_complete_locked(struct fake *f, unsigned i)
 {
 	struct blk_req *r = f->pending[i];
 	uint8_t *snap = f->flush_snap[i];
@@ -134,7 +138,7 @@ static void fake_complete_locked(struct fake *f, unsigned i)
 	pthread_mutex_lock(&f->lock);
 }
 
-static void *fake_thread(void *arg)
+static inline void *fake_thread(void *arg)
 {
 	struct fake *f = arg;
 	pthread_mutex_lock(&f->lock);
@@ -157,7 +161,7 @@ static void *fake_thread(void *arg)
 	return NULL;
 }
 
-static int fake_submit(struct blk_dev *d, struct blk_req *r)
+static inline int fake_submit(struct blk_dev *d, struct blk_req *r)
 {
 	struct fake *f = fake_of(d);
 	int rc = blk_req_check(d, r);
@@ -190,7 +194,7 @@ static int fake_submit(struct blk_dev *d, struct blk_req *r)
 	return 0;
 }
 
-static void fake_close(struct blk_dev *d)
+static inline void fake_close(struct blk_dev *d)
 {
 	struct fake *f = fake_of(d);
 	pthread_mutex_lock(&f->lock);
@@ -205,7 +209,7 @@ static void fake_close(struct blk_dev *d)
 
 static const struct blk_ops fake_ops = { .submit = fake_submit, .close = fake_close };
 
-static struct fake *fake_new(uint64_t size, uint32_t bs, uint32_t qd, enum fake_mode mode)
+static inline struct fake *fake_new(uint64_t size, uint32_t bs, uint32_t qd, enum fake_mode mode)
 {
 	struct fake *f = calloc(1, sizeof(*f));
 	f->vol = calloc(1, size);
@@ -224,7 +228,7 @@ static struct fake *fake_new(uint64_t size, uint32_t bs, uint32_t qd, enum fake_
 	return f;
 }
 
-static void fake_free(struct fake *f)
+static inline void fake_free(struct fake *f)
 {
 	if (!f->closed)
 		fake_close(&f->dev);
@@ -240,7 +244,7 @@ static void fake_free(struct fake *f)
 }
 
 /* Switch between FAKE_SYNC and FAKE_MANUAL (not to or from FAKE_THREAD). */
-static void fake_set_mode(struct fake *f, enum fake_mode mode)
+static inline void fake_set_mode(struct fake *f, enum fake_mode mode)
 {
 	pthread_mutex_lock(&f->lock);
 	f->mode = mode;
@@ -248,7 +252,7 @@ static void fake_set_mode(struct fake *f, enum fake_mode mode)
 }
 
 /* FAKE_MANUAL: how many pending requests have op (or any op, with -1). */
-static unsigned fake_count(struct fake *f, int op)
+static inline unsigned fake_count(struct fake *f, int op)
 {
 	unsigned n = 0;
 	pthread_mutex_lock(&f->lock);
@@ -259,7 +263,7 @@ static unsigned fake_count(struct fake *f, int op)
 }
 
 /* FAKE_MANUAL: complete one pending request with op (-1: any).  false if none. */
-static bool fake_release_one(struct fake *f, int op)
+static inline bool fake_release_one(struct fake *f, int op)
 {
 	pthread_mutex_lock(&f->lock);
 	for (unsigned i = 0; i < f->npending; i++)
@@ -273,8 +277,55 @@ static bool fake_release_one(struct fake *f, int op)
 }
 
 /* FAKE_MANUAL: complete everything pending, including what completions submit. */
-static void fake_release_all(struct fake *f)
+static inline void fake_release_all(struct fake *f)
 {
 	while (fake_release_one(f, -1))
 		;
+}
+
+/* ---- requests that record their completion ------------------------------ */
+
+struct flag_req {
+	struct blk_req req;
+	struct iovec iov;
+	atomic_int done;
+	struct fake *f;
+	int lower_flushes_done; /* fake completions of FLUSH when done() ran */
+	bool durable;           /* for writes: in the fake's durable copy when done() ran */
+};
+
+static inline unsigned fake_flushes_done(struct fake *f)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < f->nlog; i++)
+		n += f->log[i].op == BLK_FLUSH;
+	return n - fake_count(f, BLK_FLUSH);
+}
+
+static inline void flag_done(struct blk_req *r)
+{
+	struct flag_req *q = (struct flag_req *)r;
+	if (!q->f) {
+		atomic_fetch_add(&q->done, 1);
+		return;
+	}
+	pthread_mutex_lock(&q->f->lock);
+	if (r->op == BLK_WRITE)
+		q->durable = !memcmp(q->f->dur + r->offset, q->iov.iov_base, r->len);
+	pthread_mutex_unlock(&q->f->lock);
+	q->lower_flushes_done = (int)fake_flushes_done(q->f);
+	atomic_fetch_add(&q->done, 1);
+}
+
+static inline int flag_submit(struct blk_dev *d, struct flag_req *q, struct fake *f, enum blk_op op, unsigned flags,
+			      uint64_t off, void *buf, uint64_t len)
+{
+	memset(q, 0, sizeof(*q));
+	q->f = f;
+	q->iov = (struct iovec){ buf, len };
+	q->req = (struct blk_req){ .op = op, .flags = flags, .offset = off, .len = buf ? len : len,
+				   .iov = buf ? &q->iov : NULL, .iovcnt = buf ? 1 : 0, .done = flag_done };
+	if (op == BLK_FLUSH)
+		q->req.len = 0;
+	return blk_submit(d, &q->req);
 }
