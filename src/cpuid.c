@@ -108,6 +108,23 @@ static void hide_emulator_unsafe(struct kvm_cpuid_entry2 *e)
 	}
 }
 
+/*
+ * The processor brand string (leaves 0x80000002-4): KVM reports these leaves
+ * but zeroes them, leaving the name to the VMM; like QEMU's -cpu host, keel
+ * passes the host's, so that the guest names its CPU ("model name").
+ */
+static void brand_from_host(struct kvm_cpuid_entry2 *e)
+{
+	if (e->function < 0x80000002 || e->function > 0x80000004 || e->eax | e->ebx | e->ecx | e->edx)
+		return;
+	unsigned r[4];
+	cpuid_host(0x80000000, r);
+	if (r[0] < 0x80000004)
+		return;
+	cpuid_host(e->function, r);
+	e->eax = r[0], e->ebx = r[1], e->ecx = r[2], e->edx = r[3];
+}
+
 struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, const struct cpuid_options *o)
 {
 	size_t bytes = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
@@ -138,6 +155,7 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned inde
 		}
 		if (e.function == 0x1 && o->tsc_deadline)
 			e.ecx |= BIT(24); /* TSC-deadline mode of the local APIC timer */
+		brand_from_host(&e);
 		set_topology(&e, index, o->nr_cpus);
 		if (o->emulated_host)
 			hide_emulator_unsafe(&e);
@@ -145,6 +163,11 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned inde
 	}
 	c->nent = out;
 	return c;
+}
+
+void cpuid_host(unsigned leaf, unsigned r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
 }
 
 unsigned cpuid_phys_bits(const struct kvm_cpuid2 *supported)

@@ -19,3 +19,6 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned inde
 
 /* Guest physical address width KVM reports (CPUID 0x80000008), 36 if absent. */
 unsigned cpuid_phys_bits(const struct kvm_cpuid2 *supported);
+
+/* The host's CPUID leaf `leaf` (subleaf 0): eax, ebx, ecx, edx. */
+void cpuid_host(unsigned leaf, unsigned r[4]);

@@ -74,6 +74,11 @@ void check_cpuid(void)
 		cpuid(0x40000001, 0, r);
 		check(r[0] & (1u << 3), "cpuid-kvmclock", "features %x", r[0]);
 	}
+	cpuid(0x80000000, 0, r);
+	if (r[0] >= 0x80000004) { /* the processor's name, which KVM leaves to the VMM */
+		cpuid(0x80000002, 0, r);
+		check(r[0] | r[1] | r[2] | r[3], "cpuid-brand-string", "leaf 0x80000002: %x %x %x %x", r[0], r[1], r[2], r[3]);
+	}
 	unsigned cpus = (unsigned)param_u64("keeltest.cpus", 1);
 	cpuid(1, 0, r);
 	check(cpus == 1 || ((r[1] >> 16) & 0xff) >= cpus, "cpuid-logical-count", "%u", (r[1] >> 16) & 0xff);

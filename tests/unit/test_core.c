@@ -65,6 +65,9 @@ static struct kvm_cpuid2 *fake_supported(void)
 		{ .function = KVM_CPUID_SIGNATURE, .eax = 0x40000001 },
 		{ .function = KVM_CPUID_FEATURES, .eax = 0xffffffff, .edx = 1 },
 		{ .function = 0x80000001, .ecx = 0xffffffff },
+		{ .function = 0x80000002 }, /* the brand string: KVM zeroes it */
+		{ .function = 0x80000003 },
+		{ .function = 0x80000004, .eax = 0x20202020 }, /* one KVM did not zero: kept */
 		{ .function = 0x80000008, .eax = 0x3028, .ecx = 0x7003 },
 	};
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + sizeof(e));
@@ -113,6 +116,15 @@ static void cpuid_shaping(void)
 	CHECK_EQ(e->ecx & 0xff, 2);
 	e = find(c, 0x80000001, 0);
 	CHECK(!(e->ecx & (1u << 22))); /* TOPOEXT hidden */
+	unsigned r[4];
+	cpuid_host(0x80000000, r);
+	if (r[0] >= 0x80000004) {
+		cpuid_host(0x80000003, r);
+		e = find(c, 0x80000003, 0);
+		CHECK(e->eax == r[0] && e->ebx == r[1] && e->ecx == r[2] && e->edx == r[3]); /* the host's name */
+	}
+	e = find(c, 0x80000004, 0);
+	CHECK(e->eax == 0x20202020 && e->ebx == 0);
 	free(c);
 
 	o = (struct cpuid_options){ .nr_cpus = 1, .emulated_host = true };

@@ -85,17 +85,24 @@ static void ring_basic(void)
 	free(r);
 }
 
+/* A 16-record ring in `mode` after p put 100 records, and its stats. */
+static struct trace_ring *ring_after_100(enum trace_mode mode, struct trace_producer *p, struct trace_ring_stats *s)
+{
+	struct trace_ring *r = ring_new(16, mode);
+	trace_producer_attach(p, r, 16);
+	for (uint64_t k = 0; k < 100; k++)
+		put(p, k);
+	trace_ring_stats(r, 16, s);
+	CHECK_EQ(s->written, 100);
+	CHECK_EQ(s->entries, 16);
+	return r;
+}
+
 static void ring_full_overwrite(void)
 {
-	struct trace_ring *r = ring_new(16, TRACE_MODE_OVERWRITE);
 	struct trace_producer p = { 0 };
-	trace_producer_attach(&p, r, 16);
-	for (uint64_t k = 0; k < 100; k++)
-		put(&p, k);
 	struct trace_ring_stats s;
-	trace_ring_stats(r, 16, &s);
-	CHECK_EQ(s.written, 100);
-	CHECK_EQ(s.entries, 16);
+	struct trace_ring *r = ring_after_100(TRACE_MODE_OVERWRITE, &p, &s);
 	CHECK_EQ(s.overrun, 84); /* pending: not read yet, but already counted */
 	struct trace_rec rec;
 	for (uint64_t k = 84; k < 100; k++) {
@@ -112,15 +119,9 @@ static void ring_full_overwrite(void)
 
 static void ring_full_stop(void)
 {
-	struct trace_ring *r = ring_new(16, TRACE_MODE_STOP);
 	struct trace_producer p = { 0 };
-	trace_producer_attach(&p, r, 16);
-	for (uint64_t k = 0; k < 100; k++)
-		put(&p, k);
 	struct trace_ring_stats s;
-	trace_ring_stats(r, 16, &s);
-	CHECK_EQ(s.written, 100);
-	CHECK_EQ(s.entries, 16);
+	struct trace_ring *r = ring_after_100(TRACE_MODE_STOP, &p, &s);
 	CHECK_EQ(s.dropped, 84);
 	CHECK_EQ(s.overrun, 0);
 	struct trace_rec rec;
