@@ -399,16 +399,25 @@ static int cmp_rec(const void *a, const void *b)
 	return x->n < y->n ? -1 : x->n > y->n;
 }
 
+/* Ring i with its stats in *s, if it is in use and selected (ring < 0: every ring); else NULL. */
+static struct trace_ring *selected_ring(const struct trace_view *v, int ring, uint32_t i, struct trace_ring_stats *s)
+{
+	struct trace_ring *r = trace_view_ring(v, i);
+	if (!r || (ring >= 0 && (uint32_t)ring != i))
+		return NULL;
+	trace_ring_stats(r, v->max_records, s);
+	return r;
+}
+
 void trace_view_totals(const struct trace_view *v, int ring, struct trace_totals *t)
 {
 	memset(t, 0, sizeof(*t));
 	uint32_t used = trace_view_nr_rings(v);
 	for (uint32_t i = 0; i < used; i++) {
-		struct trace_ring *r = trace_view_ring(v, i);
-		if (!r || (ring >= 0 && (uint32_t)ring != i))
-			continue;
 		struct trace_ring_stats s;
-		trace_ring_stats(r, v->max_records, &s);
+		struct trace_ring *r = selected_ring(v, ring, i, &s);
+		if (!r)
+			continue;
 		t->sum.written += s.written;
 		t->sum.entries += s.entries;
 		t->sum.consumed += s.consumed;
@@ -479,11 +488,10 @@ void trace_view_stats_text(const struct trace_view *v, int ring, struct sbuf *ou
 	sb_printf(out, "%-16s %8s %-9s %9s %12s %12s %12s %12s %12s %12s\n", "thread", "tid", "mode", "size_kb",
 		  "written", "entries", "consumed", "overrun", "dropped", "cleared");
 	for (uint32_t i = 0; i < used; i++) {
-		struct trace_ring *r = trace_view_ring(v, i);
-		if (!r || (ring >= 0 && (uint32_t)ring != i))
-			continue;
 		struct trace_ring_stats s;
-		trace_ring_stats(r, v->max_records, &s);
+		struct trace_ring *r = selected_ring(v, ring, i, &s);
+		if (!r)
+			continue;
 		char name[17];
 		trace_view_ring_name(v, i, name);
 		bool live = load_relaxed(&r->state) == TRACE_RING_OWNED;
