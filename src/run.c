@@ -173,7 +173,7 @@ static int open_guest_files(struct vm_config *cfg, struct vm *vm)
 			return -ENOMEM;
 	}
 	for (unsigned i = 0; i < cfg->nr_disks; i++) {
-		char err[320];
+		char err[640];
 		int r = blk_open(&cfg->disks[i], &vm->disks[i], err, sizeof(err));
 		if (r) {
 			log_error("--disk %s", err);

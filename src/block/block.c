@@ -325,7 +325,7 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 int blk_open(const struct blk_options *o, struct blk_dev **out, char *err, size_t errlen)
 {
 	struct stat st;
-	char why[256];
+	char why[512];
 	int r;
 	*out = NULL;
 	if (stat(o->path, &st) < 0) {
@@ -364,6 +364,8 @@ int blk_open(const struct blk_options *o, struct blk_dev **out, char *err, size_
 			snprintf(err, errlen, "%s: %s", o->path, why);
 			goto close_file;
 		}
+		if (why[0])
+			log_info("%s: %s", o->path, why);
 	}
 	if (o->cache != BLK_CACHE_NONE) {
 		struct blk_dev *c;

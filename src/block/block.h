@@ -181,7 +181,9 @@ int blk_open(const struct blk_options *o, struct blk_dev **out, char *err, size_
  * them.  On success the new layer owns lower (closing it closes lower); on
  * failure lower is left open for the caller.  blk_file_open() with direct
  * opens the image O_DIRECT and refuses, saying so, where the file system
- * cannot do that (tmpfs, often).
+ * cannot do that (tmpfs, often).  On success blk_part_open() leaves in err
+ * what the user should hear of (a damaged primary GPT; the backup is used),
+ * or an empty string.
  */
 int blk_file_open(const char *path, bool readonly, bool direct, struct blk_dev **out, char *err,
 		  size_t errlen);

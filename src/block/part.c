@@ -12,8 +12,9 @@
  *    partition's chain of EBRs (at most PART_LOGICAL_MAX, each EBR after the
  *    one before it, so a looping chain ends).
  *  - GPT (an MBR entry of type 0xEE): the primary header at LBA 1, its CRC32
- *    and that of the entry array; partition N is entry N.  The backup header
- *    is not consulted.
+ *    and that of the entry array; partition N is entry N.  Where the primary
+ *    header or its array is damaged, the backup header in the disk's last
+ *    block and its array are used instead (and the caller told so).
  * Sector numbers are in the lower device's logical blocks.
  */
 #include <errno.h>
@@ -174,20 +175,27 @@ static int parse_logical(struct blk_dev *d, uint8_t *sec, uint64_t ext_first, ui
 	return bad(err, errlen, "the extended partition holds more than %d logical partitions", PART_LOGICAL_MAX);
 }
 
-static int parse_gpt(struct blk_dev *d, unsigned want, struct part_table *t, char *err, size_t errlen)
+/* A GPT header that passed every check, and its entry array. */
+struct gpt {
+	uint64_t first_usable, last_usable;
+	uint32_t nentries, esize;
+	uint8_t *array; /* nentries * esize bytes and the rest of its last block (malloc'd) */
+};
+
+/* Read the GPT header at block lba and its entry array, and check both.  0 with g->array set, or -errno with err set. */
+static int read_gpt(struct blk_dev *d, uint64_t lba, struct gpt *g, char *err, size_t errlen)
 {
 	uint64_t bs = d->block_size, disk_blocks = d->size / bs;
 	uint8_t *hdr = NULL, *array = NULL;
 	int r;
-	t->kind = "GPT";
 	if (posix_memalign((void **)&hdr, 4096, bs))
 		return -ENOMEM;
-	r = read_blocks(d, 1, 1, hdr, err, errlen);
+	r = read_blocks(d, lba, 1, hdr, err, errlen);
 	if (r)
 		goto free_hdr;
 	r = -EINVAL;
 	if (memcmp(hdr, "EFI PART", 8)) {
-		bad(err, errlen, "the protective MBR announces a GPT, but block 1 holds no GPT header");
+		bad(err, errlen, "block %llu holds no GPT header", (unsigned long long)lba);
 		goto free_hdr;
 	}
 	uint32_t hsize = le32(hdr + 12), hcrc = le32(hdr + 16);
@@ -208,14 +216,20 @@ static int parse_gpt(struct blk_dev *d, unsigned want, struct part_table *t, cha
 	uint64_t my_lba = le64(hdr + 24), first_usable = le64(hdr + 40), last_usable = le64(hdr + 48);
 	uint64_t entries_lba = le64(hdr + 72);
 	uint32_t nentries = le32(hdr + 80), esize = le32(hdr + 84), acrc = le32(hdr + 88);
-	if (my_lba != 1) {
-		bad(err, errlen, "the GPT header says it is at block %llu, not 1", (unsigned long long)my_lba);
+	if (my_lba != lba) {
+		bad(err, errlen, "the GPT header at block %llu says it is at block %llu", (unsigned long long)lba,
+		    (unsigned long long)my_lba);
 		goto free_hdr;
 	}
 	if (first_usable < 2 || first_usable > last_usable || last_usable >= disk_blocks) {
 		bad(err, errlen, "the GPT's usable blocks %llu-%llu are not inside the disk's blocks 2-%llu",
 		    (unsigned long long)first_usable, (unsigned long long)last_usable,
 		    (unsigned long long)(disk_blocks - 1));
+		goto free_hdr;
+	}
+	if (lba >= first_usable && lba <= last_usable) {
+		bad(err, errlen, "the GPT header at block %llu lies inside its usable blocks %llu-%llu",
+		    (unsigned long long)lba, (unsigned long long)first_usable, (unsigned long long)last_usable);
 		goto free_hdr;
 	}
 	if (esize < 128 || esize > 4096 || esize % 8) {
@@ -227,7 +241,8 @@ static int parse_gpt(struct blk_dev *d, unsigned want, struct part_table *t, cha
 		goto free_hdr;
 	}
 	uint64_t abytes = (uint64_t)nentries * esize, ablocks = (abytes + bs - 1) / bs;
-	if (entries_lba < 2 || entries_lba >= disk_blocks || ablocks > disk_blocks - entries_lba) {
+	if (entries_lba < 2 || entries_lba >= disk_blocks || ablocks > disk_blocks - entries_lba ||
+	    (lba >= entries_lba && lba - entries_lba < ablocks)) {
 		bad(err, errlen, "the GPT entry array (blocks %llu+%llu) overlaps the header or leaves the disk",
 		    (unsigned long long)entries_lba, (unsigned long long)ablocks);
 		goto free_hdr;
@@ -251,34 +266,10 @@ static int parse_gpt(struct blk_dev *d, unsigned want, struct part_table *t, cha
 		bad(err, errlen, "the GPT entry array's CRC32 is wrong (0x%08x stored, 0x%08x computed)", acrc, crc);
 		goto free_array;
 	}
-	static const uint8_t unused[16];
-	for (uint32_t i = 0; i < nentries; i++)
-		if (memcmp(array + (size_t)i * esize, unused, 16))
-			note(t, i + 1);
-	const uint8_t *e = want <= nentries ? array + (size_t)(want - 1) * esize : NULL;
-	if (!e || !memcmp(e, unused, 16)) {
-		r = no_such_partition(t, want, err, errlen);
-		goto free_array;
-	}
-	uint64_t first = le64(e + 32), last = le64(e + 40);
-	if (first > last || first < first_usable || last > last_usable) {
-		bad(err, errlen, "partition %u (blocks %llu-%llu) is not inside the GPT's usable blocks %llu-%llu", want,
-		    (unsigned long long)first, (unsigned long long)last, (unsigned long long)first_usable,
-		    (unsigned long long)last_usable);
-		goto free_array;
-	}
-	for (uint32_t i = 0; i < nentries; i++) {
-		const uint8_t *o = array + (size_t)i * esize;
-		if (i + 1 == want || !memcmp(o, unused, 16))
-			continue;
-		if (le64(o + 32) <= last && le64(o + 40) >= first) {
-			bad(err, errlen, "partition %u overlaps partition %u", want, i + 1);
-			goto free_array;
-		}
-	}
-	t->found = true;
-	t->want = (struct part_info){ .number = want, .first = first, .count = last - first + 1 };
-	r = 0;
+	*g = (struct gpt){ .first_usable = first_usable, .last_usable = last_usable, .nentries = nentries,
+			   .esize = esize, .array = array };
+	free(hdr);
+	return 0;
 free_array:
 	free(array);
 free_hdr:
@@ -286,7 +277,66 @@ free_hdr:
 	return r;
 }
 
-static int parse_table(struct blk_dev *d, unsigned want, struct part_table *t, char *err, size_t errlen)
+/* Find partition want in a checked GPT. */
+static int gpt_partition(const struct gpt *g, unsigned want, struct part_table *t, char *err, size_t errlen)
+{
+	static const uint8_t unused[16];
+	for (uint32_t i = 0; i < g->nentries; i++)
+		if (memcmp(g->array + (size_t)i * g->esize, unused, 16))
+			note(t, i + 1);
+	const uint8_t *e = want <= g->nentries ? g->array + (size_t)(want - 1) * g->esize : NULL;
+	if (!e || !memcmp(e, unused, 16))
+		return no_such_partition(t, want, err, errlen);
+	uint64_t first = le64(e + 32), last = le64(e + 40);
+	if (first > last || first < g->first_usable || last > g->last_usable) {
+		return bad(err, errlen, "partition %u (blocks %llu-%llu) is not inside the GPT's usable blocks %llu-%llu",
+			   want, (unsigned long long)first, (unsigned long long)last,
+			   (unsigned long long)g->first_usable, (unsigned long long)g->last_usable);
+	}
+	for (uint32_t i = 0; i < g->nentries; i++) {
+		const uint8_t *o = g->array + (size_t)i * g->esize;
+		if (i + 1 == want || !memcmp(o, unused, 16))
+			continue;
+		if (le64(o + 32) <= last && le64(o + 40) >= first)
+			return bad(err, errlen, "partition %u overlaps partition %u", want, i + 1);
+	}
+	t->found = true;
+	t->want = (struct part_info){ .number = want, .first = first, .count = last - first + 1 };
+	return 0;
+}
+
+/*
+ * The primary GPT (block 1), or, where it is damaged, the backup in the
+ * disk's last block, as Linux and UEFI firmware do; using the backup is
+ * reported in warn.  I/O errors do not fall back.
+ */
+static int parse_gpt(struct blk_dev *d, unsigned want, struct part_table *t, char *err, size_t errlen, char *warn,
+		     size_t warnlen)
+{
+	uint64_t backup = d->size / d->block_size - 1;
+	struct gpt g;
+	t->kind = "GPT";
+	int r = read_gpt(d, 1, &g, err, errlen);
+	if (r == -EINVAL) {
+		char primary[200], why[200];
+		snprintf(primary, sizeof(primary), "%s", err);
+		r = read_gpt(d, backup, &g, why, sizeof(why));
+		if (r) {
+			snprintf(err, errlen, "the primary GPT is damaged (%s), and so is the backup (%s)", primary, why);
+			return r;
+		}
+		snprintf(warn, warnlen, "the primary GPT is damaged (%s); using the backup GPT at block %llu", primary,
+			 (unsigned long long)backup);
+	}
+	if (r)
+		return r;
+	r = gpt_partition(&g, want, t, err, errlen);
+	free(g.array);
+	return r;
+}
+
+static int parse_table(struct blk_dev *d, unsigned want, struct part_table *t, char *err, size_t errlen, char *warn,
+		       size_t warnlen)
 {
 	uint64_t disk_blocks = d->size / d->block_size;
 	uint8_t *sec;
@@ -313,7 +363,7 @@ static int parse_table(struct blk_dev *d, unsigned want, struct part_table *t, c
 		}
 		if (e[4] == MBR_TYPE_GPT) {
 			memset(t, 0, sizeof(*t));
-			r = parse_gpt(d, want, t, err, errlen);
+			r = parse_gpt(d, want, t, err, errlen, warn, warnlen);
 			goto free_sec;
 		}
 		prim[i] = (struct part_info){ .number = (unsigned)i + 1, .first = le32(e + 8), .count = le32(e + 12),
@@ -437,6 +487,7 @@ static const struct blk_ops part_ops = { .submit = part_submit, .close = part_cl
 int blk_part_open(struct blk_dev *lower, unsigned partition, struct blk_dev **out, char *err, size_t errlen)
 {
 	struct part_table t;
+	char warn[512] = "";
 	*out = NULL;
 	if (!partition)
 		return bad(err, errlen, "partition 0 does not exist (partitions are numbered from 1)");
@@ -444,7 +495,7 @@ int blk_part_open(struct blk_dev *lower, unsigned partition, struct blk_dev **ou
 		return bad(err, errlen, "a block size of %u bytes is not supported for partition tables",
 			   lower->block_size);
 	}
-	int r = parse_table(lower, partition, &t, err, errlen);
+	int r = parse_table(lower, partition, &t, err, errlen, warn, sizeof(warn));
 	if (r == -ENOMEM)
 		snprintf(err, errlen, "out of memory reading the partition table");
 	if (r)
@@ -474,6 +525,7 @@ int blk_part_open(struct blk_dev *lower, unsigned partition, struct blk_dev **ou
 		.can_write_zeroes = lower->can_write_zeroes, .discard_granularity = lower->discard_granularity,
 		.lower = lower,
 	};
+	snprintf(err, errlen, "%s", warn);
 	*out = &p->dev;
 	return 0;
 }

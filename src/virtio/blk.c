@@ -538,13 +538,12 @@ static void vblk_start(void *state)
 			continue;
 		char name[16];
 		snprintf(name, sizeof(name), "blk%u-q%u", b->index % 100, i % 100);
-		if (iothread_init(&q->thread, name) || iothread_add(&q->thread, b->vd->kick_fd[i], thread_kick, q) ||
-		    iothread_add(&q->thread, q->resume_efd, thread_resume, q) || iothread_start(&q->thread)) {
-			iothread_destroy(&q->thread);
-			log_error("%s: cannot start the I/O thread of queue %u", b->vd->name, i);
-			b->vd->needs_reset(b->vd);
+		const struct virtio_io_handler h[] = {
+			{ b->vd->kick_fd[i], thread_kick, q },
+			{ q->resume_efd, thread_resume, q },
+		};
+		if (virtio_start_iothread(b->vd, &q->thread, name, h, ARRAY_SIZE(h)))
 			return;
-		}
 		q->thread_started = true;
 	}
 }

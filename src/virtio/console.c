@@ -191,19 +191,17 @@ static void vcon_start(void *state)
 	if (s->vd->harness || s->thread_started)
 		return;
 	/* Threads start with the driver (after keel's sandbox is up), once per device. */
-	if (iothread_init(&s->thread, "virtio-con") || iothread_add(&s->thread, s->vd->kick_fd[RXQ], thread_kick_rx, s) ||
-	    iothread_add(&s->thread, s->vd->kick_fd[TXQ], thread_kick_tx, s) || iothread_start(&s->thread)) {
-		iothread_destroy(&s->thread);
-		log_error("%s: cannot start its I/O thread", s->vd->name);
-		s->vd->needs_reset(s->vd);
-		return;
-	}
-	s->thread_started = true;
+	const struct virtio_io_handler h[] = {
+		{ s->vd->kick_fd[RXQ], thread_kick_rx, s },
+		{ s->vd->kick_fd[TXQ], thread_kick_tx, s },
+	};
+	s->thread_started = !virtio_start_iothread(s->vd, &s->thread, "virtio-con", h, ARRAY_SIZE(h));
 }
 
 static void vcon_reset(void *state)
 {
 	struct vcon *s = state;
+	/* Requests complete inside the handlers: once none runs, nothing is in flight. */
 	pthread_mutex_lock(&s->proc_lock);
 	pthread_mutex_unlock(&s->proc_lock);
 }

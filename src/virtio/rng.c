@@ -105,14 +105,8 @@ static void rng_start(void *state)
 	if (s->vd->harness || s->thread_started)
 		return;
 	/* Threads start with the driver (after keel's sandbox is up), once per device. */
-	if (iothread_init(&s->thread, "virtio-rng") || iothread_add(&s->thread, s->vd->kick_fd[0], rng_thread_kick, s) ||
-	    iothread_start(&s->thread)) {
-		iothread_destroy(&s->thread);
-		log_error("%s: cannot start its I/O thread", s->vd->name);
-		s->vd->needs_reset(s->vd);
-		return;
-	}
-	s->thread_started = true;
+	const struct virtio_io_handler h[] = { { s->vd->kick_fd[0], rng_thread_kick, s } };
+	s->thread_started = !virtio_start_iothread(s->vd, &s->thread, "virtio-rng", h, ARRAY_SIZE(h));
 }
 
 static void rng_reset(void *state)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../iothread.h"
 #include "virtqueue.h"
 
 struct vm;
@@ -57,6 +58,21 @@ struct virtio_dev {
 void virtio_drain_kick(struct virtio_dev *vd, unsigned q);
 /* Complete e with len and raise the queue's interrupt if the driver wants one. */
 void virtio_complete(struct virtio_dev *vd, unsigned q, const struct vq_elem *e, uint32_t len);
+
+/* One handler of a device's I/O thread: fn(opaque) runs whenever fd is readable. */
+struct virtio_io_handler {
+	int fd;
+	iothread_fn *fn;
+	void *opaque;
+};
+
+/*
+ * Start I/O thread t, named name, running the n handlers.  On failure the
+ * device cannot go on: the error is logged (naming the device and why) and
+ * DEVICE_NEEDS_RESET is set.  0 or -errno.
+ */
+int virtio_start_iothread(struct virtio_dev *vd, struct iothread *t, const char *name,
+			  const struct virtio_io_handler *h, unsigned n);
 
 struct virtio_device_desc {
 	const char *name;

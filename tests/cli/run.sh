@@ -4,6 +4,7 @@
 # line; unusable files and devices exit 1 with a message naming them.
 GROUP=cli
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../disk-image.sh"
 
 # run_keel EXPECTED_STATUS NAME TEXT ARGS...: status and a message containing TEXT.
 run_keel() {
@@ -67,6 +68,19 @@ if kvm_usable; then
 	truncate -s 20M "$LOGS/big.initrd"
 	run_keel 1 initrd-too-big "does not fit in guest RAM above the kernel; give the VM more --memory" \
 		run --kernel "$GUESTS/testguest.elf" --memory 16M --initrd "$LOGS/big.initrd"
+	# A GPT disk whose primary table is damaged: the backup is used, and the user told.
+	gpt_disk "$LOGS/gpt.img" 1024 40 99
+	put "$LOGS/gpt.img" $((512 + 88)) '\x01' # inside the primary header: its CRC32 no longer matches
+	run_keel 0 disk-gpt-backup "gpt.img: the primary GPT is damaged (the GPT header's CRC32 is wrong" \
+		run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff \
+		--disk "path=$LOGS/gpt.img,partition=1,readonly"
+	put "$LOGS/gpt.img" $((2047 * 512 + 88)) '\x01' # and the backup's
+	sum=$(cksum < "$LOGS/gpt.img")
+	run_keel 1 disk-gpt-both-damaged "and so is the backup (the GPT header's CRC32 is wrong" \
+		run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff \
+		--disk "path=$LOGS/gpt.img,partition=1"
+	[ "$(cksum < "$LOGS/gpt.img")" = "$sum" ] || expect "the image changed"
+	verdict disk-gpt-image-untouched-on-error
 else
 	skip kvm-dependent-errors "/dev/kvm is not usable here"
 fi

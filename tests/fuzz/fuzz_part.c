@@ -4,7 +4,8 @@
  * input is the start of a 1 MiB disk (MBR, EBR chain, GPT header and
  * entries) after one byte that picks the partition asked for (bits 0-5),
  * the block size (bit 7: 4096, else 512) and whether to fix the GPT's CRC32s
- * first (bit 6), so that the fuzzer gets past them to the fields behind.
+ * first and copy its header to the backup's place (bit 6), so that the
+ * fuzzer gets past them to the fields behind.
  * Disk images are user input, not trusted.  An accepted partition must lie
  * inside the disk, and reading its first and last block must work.
  * tests/fuzz/run.sh seeds the corpus with an MBR and a GPT disk.
@@ -57,10 +58,9 @@ static uint32_t get32(const uint8_t *p)
 	return v;
 }
 
-/* Give the GPT header at block 1 correct CRC32s where its sizes allow computing them. */
-static void fix_gpt_crcs(uint8_t *img, uint32_t bs)
+/* Give the GPT header h correct CRC32s where its sizes allow computing them. */
+static void fix_header_crcs(uint8_t *img, uint8_t *h, uint32_t bs)
 {
-	uint8_t *h = img + bs;
 	uint32_t hsize = get32(h + 12), n = get32(h + 80), esize = get32(h + 84);
 	uint64_t lba;
 	memcpy(&lba, h + 72, 8);
@@ -73,6 +73,21 @@ static void fix_gpt_crcs(uint8_t *img, uint32_t bs)
 		uint32_t crc = (uint32_t)crc32(0, h, hsize);
 		memcpy(h + 16, &crc, 4);
 	}
+}
+
+/*
+ * Fix the CRC32s of the GPT header at block 1, and put a copy of it, saying
+ * it is there, in the last block as the backup: a primary refused for any
+ * other field (its own position, say) then falls back to a fuzzed backup.
+ */
+static void fix_gpt_crcs(uint8_t *img, uint32_t bs)
+{
+	uint8_t *h = img + bs, *b = img + DISK - bs;
+	uint64_t last = DISK / bs - 1;
+	fix_header_crcs(img, h, bs);
+	memcpy(b, h, bs);
+	memcpy(b + 24, &last, 8);
+	fix_header_crcs(img, b, bs);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -12,17 +12,7 @@ if ! command -v clang >/dev/null || [ ! -x "$FUZZ/fuzz_exits" ]; then
 	skip all "clang or its fuzzer runtime (libclang-rt-dev) is missing: fuzzers not built"
 	exit 0
 fi
-# le32 V / le64 V: V as little-endian bytes (printf escapes).
-le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
-le64() { le32 $(($1 & 0xffffffff)); le32 $(($1 >> 32)); }
-# put FILE OFFSET ESCAPES: write bytes into FILE at OFFSET.
-put() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
-# mbr_entry FILE SECTOR_OFFSET INDEX TYPE FIRST COUNT (and the 0x55aa signature)
-mbr_entry() {
-	put "$1" $(($2 + 446 + 16 * $3 + 4)) "$(printf '\\x%02x' "$4")"
-	put "$1" $(($2 + 446 + 16 * $3 + 8)) "$(le32 "$5")$(le32 "$6")"
-	put "$1" $(($2 + 510)) '\x55\xaa'
-}
+. "$(dirname "$0")/../disk-image.sh"
 
 # Seeds for fuzz_part: a selector byte, then an MBR disk (logical partitions
 # too) or a GPT disk (selector bit 6: the harness fixes the CRC32s).

@@ -24,7 +24,7 @@ static int try_part(struct fake *f, unsigned n, struct blk_dev **p, char *err, s
 #define EXPECT_PART_ERR(f, n, text)                                                            \
 	do {                                                                                   \
 		struct blk_dev *_p;                                                            \
-		char _err[256];                                                                \
+		char _err[512];                                                                \
 		int _r = try_part(f, n, &_p, _err, sizeof(_err));                              \
 		CHECK(_r < 0 && !_p);                                                          \
 		if (!strstr(_err, text)) {                                                     \
@@ -32,6 +32,19 @@ static int try_part(struct fake *f, unsigned n, struct blk_dev **p, char *err, s
 			CHECK(strstr(_err, text));                                             \
 		}                                                                              \
 	} while (0)
+
+/* Partition n opens, and what it tells the user is text ("": nothing). */
+static void expect_part_warning(struct fake *f, unsigned n, const char *text)
+{
+	struct blk_dev *p;
+	char err[512];
+	CHECK_EQ(try_part(f, n, &p, err, sizeof(err)), 0);
+	if (*text ? !strstr(err, text) : !!err[0]) {
+		fprintf(stderr, "partition %u: '%s', expected '%s'\n", n, err, text);
+		CHECK(0);
+	}
+	blk_close(p);
+}
 
 /* Partition n must be at blocks [first, first + count): size, and where a write lands. */
 static void check_part_at(struct fake *f, unsigned n, uint64_t first, uint64_t count)
@@ -129,16 +142,15 @@ static void gpt_default(struct gpt_spec *g, uint64_t blocks, uint32_t bs)
 	g->last_usable = blocks - g->first_usable;
 }
 
-static void gpt_write(struct fake *f, const struct gpt_spec *g)
+/* The GPT header at block lba, with its entry array at block entries_lba. */
+static void gpt_write_at(struct fake *f, const struct gpt_spec *g, uint64_t lba, uint64_t entries_lba)
 {
 	uint32_t bs = f->dev.block_size;
 	uint64_t blocks = f->dev.size / bs;
 	uint8_t *img = f->vol;
-	memset(img, 0, 2 * bs);
-	mbr_entry(img, 0, 0, 0xee, 1, (uint32_t)MIN(blocks - 1, 0xffffffffull));
 	size_t abytes = (size_t)g->nentries * g->esize;
-	uint8_t *arr = img + g->entries_lba * bs;
-	if (g->entries_lba * bs + abytes <= f->dev.size) {
+	uint8_t *arr = img + entries_lba * bs;
+	if (entries_lba * bs + abytes <= f->dev.size) {
 		memset(arr, 0, abytes);
 		for (unsigned i = 0; i < 8 && i < g->nentries; i++) {
 			if (!g->part[i].first)
@@ -150,23 +162,88 @@ static void gpt_write(struct fake *f, const struct gpt_spec *g)
 			put64(e + 40, g->part[i].last);
 		}
 	}
-	uint8_t *h = img + bs;
+	uint8_t *h = img + lba * bs;
+	memset(h, 0, bs);
 	memcpy(h, "EFI PART", 8);
 	put32(h + 8, 0x00010000);
 	put32(h + 12, g->hsize);
-	put64(h + 24, 1);
-	put64(h + 32, blocks - 1);
+	put64(h + 24, lba);
+	put64(h + 32, lba == 1 ? blocks - 1 : 1);
 	put64(h + 40, g->first_usable);
 	put64(h + 48, g->last_usable);
 	memset(h + 56, 0x11, 16);
 	put32(h + 16, 0);
-	put64(h + 72, g->entries_lba);
+	put64(h + 72, entries_lba);
 	put32(h + 80, g->nentries);
 	put32(h + 84, g->esize);
-	uint32_t acrc = g->entries_lba * bs + abytes <= f->dev.size ? (uint32_t)crc32(0, arr, (uInt)abytes) : 0;
+	uint32_t acrc = entries_lba * bs + abytes <= f->dev.size ? (uint32_t)crc32(0, arr, (uInt)abytes) : 0;
 	put32(h + 88, acrc);
 	uint32_t hcrc = (uint32_t)crc32(0, h, MIN(g->hsize, bs));
 	put32(h + 16, hcrc);
+}
+
+/* A protective MBR and the primary GPT (no backup). */
+static void gpt_write(struct fake *f, const struct gpt_spec *g)
+{
+	uint64_t blocks = f->dev.size / f->dev.block_size;
+	memset(f->vol, 0, f->dev.block_size);
+	mbr_entry(f->vol, 0, 0, 0xee, 1, (uint32_t)MIN(blocks - 1, 0xffffffffull));
+	gpt_write_at(f, g, 1, g->entries_lba);
+}
+
+/* The backup GPT: header in the last block, entry array right before it. */
+static void gpt_write_backup(struct fake *f, const struct gpt_spec *g)
+{
+	uint32_t bs = f->dev.block_size;
+	uint64_t blocks = f->dev.size / bs, ablocks = ((uint64_t)g->nentries * g->esize + bs - 1) / bs;
+	gpt_write_at(f, g, blocks - 1, blocks - 1 - ablocks);
+}
+
+/* A damaged primary GPT: the backup is used, and the user told. */
+static void part_gpt_backup(void)
+{
+	for (uint32_t bs = 512; bs <= 4096; bs *= 8) {
+		struct fake *f = fake_new(8 * MiB, bs, 16, FAKE_SYNC);
+		uint64_t blocks = 8 * MiB / bs;
+		struct gpt_spec g;
+		gpt_default(&g, blocks, bs);
+		g.part[0].first = 256, g.part[0].last = 511;
+		g.part[2].first = 1024, g.part[2].last = g.last_usable;
+		gpt_write(f, &g);
+		gpt_write_backup(f, &g);
+		expect_part_warning(f, 1, "");
+
+		f->vol[bs + 60] ^= 1; /* the primary header */
+		expect_part_warning(f, 1, "the primary GPT is damaged (the GPT header's CRC32 is wrong");
+		expect_part_warning(f, 3, "using the backup GPT at block");
+		check_part_at(f, 3, 1024, g.last_usable - 1024 + 1);
+		memset(f->vol + bs, 0, bs); /* no primary header at all */
+		check_part_at(f, 1, 256, 256);
+		EXPECT_PART_ERR(f, 2, "partition 2 does not exist (the GPT has 2 partitions: 1, 3)");
+
+		gpt_write(f, &g);
+		f->vol[2 * bs + 40] ^= 1; /* the primary's entry array */
+		expect_part_warning(f, 1, "(the GPT entry array's CRC32 is wrong");
+		f->vol[(blocks - 1) * bs + 60] ^= 1; /* and the backup header */
+		EXPECT_PART_ERR(f, 1, "the primary GPT is damaged (the GPT entry array's CRC32 is wrong");
+		EXPECT_PART_ERR(f, 1, "and so is the backup (the GPT header's CRC32 is wrong");
+
+		/* A backup that claims another place, or whose array or usable blocks cover its header, is refused. */
+		uint64_t ablocks = (128 * 128 + bs - 1) / bs;
+		memcpy(f->vol + (blocks - 1) * bs, f->vol + bs, bs); /* the primary's header, at block 1 */
+		EXPECT_PART_ERR(f, 1, "and so is the backup (the GPT header at block");
+		EXPECT_PART_ERR(f, 1, "says it is at block 1)");
+		gpt_write_at(f, &g, blocks - 1, blocks - ablocks);
+		EXPECT_PART_ERR(f, 1, "and so is the backup (the GPT entry array (blocks");
+		struct gpt_spec b = g;
+		b.last_usable = blocks - 1;
+		gpt_write_at(f, &b, blocks - 1, 2 + ablocks);
+		EXPECT_PART_ERR(f, 1, "lies inside its usable blocks");
+		/* A repaired backup is used again. */
+		gpt_write_backup(f, &g);
+		expect_part_warning(f, 1, "using the backup");
+		fake_free(f);
+	}
 }
 
 static void part_gpt(void)
@@ -246,5 +323,6 @@ int main(void)
 	log_level = LOG_QUIET;
 	RUN("block", part_mbr);
 	RUN("block", part_gpt);
+	RUN("block", part_gpt_backup);
 	UNIT_EXIT();
 }
