@@ -8,8 +8,10 @@
  *       no VM), on a real block stack from blk_open() + blk_start().  This
  *       thread plays the guest driver: it keeps QD requests on the avail
  *       ring and polls the used ring.  A notify write runs the device
- *       inline (it pops and submits to the stack); completions arrive on
- *       the stack's threads.  Interrupts are suppressed
+ *       inline (it pops and submits to the stack), and while it polls the
+ *       used ring the thread also reaps the stack's completions
+ *       (blk_poll(), attached as a poller), as a virtio-blk queue thread
+ *       does in a VM.  Interrupts are suppressed
  *       (VRING_AVAIL_F_NO_INTERRUPT), kicks skipped while the device sets
  *       VRING_USED_F_NO_NOTIFY -- the same driver as the test guest's
  *       keeltest=blkbench (tests/guests/blkbench.c).
@@ -17,7 +19,9 @@
  *       liburing on the same file, no keel code: readv/writev of one 4 KiB
  *       iovec (as keel's file layer issues them), O_DIRECT unless
  *       --cache writeback, one thread, io_uring_submit_and_wait(1) per
- *       round.  The limit the harness is measured against.
+ *       round; with --poll it submits and then spins on the completion
+ *       queue instead of sleeping, as the harness's driver spins on the
+ *       used ring.  The limit the harness is measured against.
  *
  * Each point (e.g. read:32) is a closed loop at a fixed queue depth of
  * random 4 KiB-aligned 4 KiB requests: a warm-up, then a fixed time (or
@@ -63,7 +67,7 @@ static struct {
 	const char *mode, *file, *label;
 	enum blk_cache_mode cache;
 	uint64_t cache_size, span, warm_ns, run_ns, max_ops, seed;
-	bool prefill, drop;
+	bool prefill, drop, poll;
 	struct point points[POINTS_MAX];
 	unsigned npoints;
 } opt = {
@@ -162,6 +166,8 @@ static struct blk_hdr {
 } *h_hdr;
 static_assert(sizeof(struct blk_hdr) == 16, "virtio-blk request header layout");
 
+static struct blk_dev *h_disk; /* the stack the harness reaps */
+
 static int harness_point(struct vdrv *d, const struct point *p, uint32_t *lat)
 {
 	uint16_t qs = d->qsize[0];
@@ -211,8 +217,10 @@ static int harness_point(struct vdrv *d, const struct point *p, uint32_t *lat)
 		if (!issuing && !inflight)
 			break;
 		uint16_t u = __atomic_load_n(&used[1], __ATOMIC_ACQUIRE);
-		if (u == seen)
-			continue; /* poll */
+		if (u == seen) {
+			blk_poll(h_disk); /* what a queue thread does when the stack's completion fd fires */
+			continue;
+		}
 		uint64_t now = now_ns();
 		for (; seen != u; seen++) {
 			uint32_t id = uring[seen % qs].id;
@@ -278,6 +286,8 @@ static int run_harness(uint32_t *lat)
 		goto close_disk;
 	}
 	virtio_blk_attach(virtio_pci_state(d.vp), disk, &o);
+	h_disk = disk;
+	blk_poller_attach(disk, true);
 	h_hdr = vd_ptr(&d, H_HDR, 16ull * QD_MAX);
 	uint8_t *data = vd_ptr(&d, H_DATA, (uint64_t)BS * QD_MAX);
 	for (size_t i = 0; i < (size_t)BS * QD_MAX; i++)
@@ -288,6 +298,7 @@ static int run_harness(uint32_t *lat)
 	}
 	for (unsigned i = 0; i < opt.npoints && !rc; i++)
 		rc = harness_point(&d, &opt.points[i], lat);
+	blk_poller_attach(disk, false);
 	vd_close(&d);
 close_disk:
 	blk_close(disk);
@@ -320,7 +331,15 @@ static int raw_point(struct io_uring *ring, int fd, uint8_t *bufs, const struct 
 		QUEUE(s);
 	bool issuing = true;
 	while (inflight) {
-		int e = io_uring_submit_and_wait(ring, 1);
+		int e;
+		if (opt.poll) {
+			struct io_uring_cqe *c;
+			e = io_uring_submit(ring);
+			while (e >= 0 && io_uring_peek_cqe(ring, &c))
+				; /* spin: the kernel posts the completion from task work on this thread */
+		} else {
+			e = io_uring_submit_and_wait(ring, 1);
+		}
 		if (e < 0 && e != -EINTR && e != -EAGAIN) {
 			fprintf(stderr, "blockbench: io_uring_submit_and_wait: %s\n", strerror(-e));
 			return e;
@@ -403,6 +422,7 @@ static void usage(FILE *f)
 		"  -P, --prefill               harness: read the span through the stack before measuring\n"
 		"  -d, --drop                  drop FILE's pages from the host page cache first\n"
 		"  -l, --label NAME            the label of the RESULT lines (the mode)\n"
+		"      --poll                  raw: spin on the completion queue instead of sleeping\n"
 		"      --seed N                random seed (1)\n");
 }
 
@@ -438,6 +458,7 @@ int main(int argc, char **argv)
 		{ "ops", required_argument, NULL, 'n' },     { "prefill", no_argument, NULL, 'P' },
 		{ "drop", no_argument, NULL, 'd' },          { "label", required_argument, NULL, 'l' },
 		{ "seed", required_argument, NULL, 'S' },    { "help", no_argument, NULL, 'h' },
+		{ "poll", no_argument, NULL, 'O' },
 		{ 0 },
 	};
 	char defpoints[] = "read:1,read:32,write:1,write:32";
@@ -446,6 +467,9 @@ int main(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "c:s:w:p:t:W:n:Pdl:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'O':
+			opt.poll = true;
+			break;
 		case 'c':
 			if (!strcmp(optarg, "none"))
 				opt.cache = BLK_CACHE_NONE;

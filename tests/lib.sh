@@ -66,6 +66,9 @@ run_vm() {
 		[ $rc -eq 124 ] && why=${why:-hang (drive timeout)}
 		[ -n "$why" ] || break
 		LAB_FAULT="${LAB_FAULT:+$LAB_FAULT, }$why"
+		# What the guest said last before the fault, for the lab's log.
+		{ grep -m1 -B20 -E 'triple fault|KVM internal error|instruction emulation failed' "$log" || tail -n 20 "$log"; } |
+			tr -d '\r' | sed "s/^/lab fault, attempt $attempt: /" >&2
 		# No attempt that could not finish before the lab's deadline (KEEL_LAB_DEADLINE, uptime seconds).
 		[ $attempt -lt 4 ] || break
 		[ -z "${KEEL_LAB_DEADLINE:-}" ] || [ $(( $(cut -d. -f1 /proc/uptime) + limit + 30 )) -lt "$KEEL_LAB_DEADLINE" ] || break

@@ -80,6 +80,18 @@ struct blk_ops {
 	 * submit() and does no background work.  0 or -errno.
 	 */
 	int (*start)(struct blk_dev *dev);
+	/*
+	 * Completion polling, for the layer where completions arise (the file
+	 * layer; NULL elsewhere: blk_poll() and friends go down to it).
+	 * poll(): call done() for what has finished, on the calling thread,
+	 * without blocking; returns how many.  completion_fd(): an fd that
+	 * turns readable when poll() may find something.  poller(): a poller
+	 * attaches (true) or detaches (false); while one is attached the
+	 * layer's own thread leaves the reaping to the pollers.
+	 */
+	int (*poll)(struct blk_dev *dev);
+	int (*completion_fd)(struct blk_dev *dev);
+	void (*poller)(struct blk_dev *dev, bool attach);
 };
 
 struct blk_dev {
@@ -114,6 +126,41 @@ static inline void blk_req_done(struct blk_req *r)
 	if (r->trace_t0)
 		TRACE(BLOCK_COMPLETE, trace_str8(r->trace_layer), r->op, r->tag, r->status, trace_now() - r->trace_t0);
 	r->done(r);
+}
+
+/* The layer of d's stack that polls (see blk_ops.poll), or NULL. */
+static inline struct blk_dev *blk_poll_layer(struct blk_dev *d)
+{
+	while (d && !d->ops->poll)
+		d = d->lower;
+	return d;
+}
+
+/*
+ * Polling: a thread that submits to d (a virtio-blk queue thread, a
+ * harness's driver) may reap completions itself, which saves the wake-up
+ * of a second thread per request (see src/block/file.c).  It attaches,
+ * watches blk_completion_fd() (-1: the stack cannot be polled) and calls
+ * blk_poll() when the fd turns readable; it detaches before the stack
+ * closes.  While any poller is attached, only pollers complete requests.
+ */
+static inline int blk_poll(struct blk_dev *d)
+{
+	struct blk_dev *p = blk_poll_layer(d);
+	return p ? p->ops->poll(p) : 0;
+}
+
+static inline int blk_completion_fd(struct blk_dev *d)
+{
+	struct blk_dev *p = blk_poll_layer(d);
+	return p ? p->ops->completion_fd(p) : -1;
+}
+
+static inline void blk_poller_attach(struct blk_dev *d, bool attach)
+{
+	struct blk_dev *p = blk_poll_layer(d);
+	if (p)
+		p->ops->poller(p, attach);
 }
 
 static inline void blk_close(struct blk_dev *d)

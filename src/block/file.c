@@ -21,7 +21,18 @@
  * ("blk-file") sleeps in io_uring_enter() and calls done() for each finished
  * request, in whatever order the kernel finishes them.  Before that (set-up,
  * before the sandbox) submit() itself waits for the request and completes
- * it.  The file and the ring (io_uring_setup) are opened at open; after that
+ * it.
+ *
+ * Pollers: the kernel finishes a read or write on the thread that submitted
+ * it (io_uring task work), and only then wakes the thread waiting for the
+ * completion.  Where that is another thread, each request costs a second
+ * wake-up.  So the threads that submit can reap too: an eventfd registered
+ * with the ring (blk_completion_fd()) turns readable with each completion,
+ * and blk_poll() completes what is there on the calling thread.  While a
+ * poller is attached (blk_poller_attach(), e.g. virtio-blk's queue threads,
+ * which watch the eventfd), the completion thread stays asleep and the
+ * pollers reap everything, the cache's background writes included; it takes
+ * over again when the last one detaches.  The file and the ring (io_uring_setup) are opened at open; after that
  * the layer needs io_uring_enter, futex and, to start its thread, clone
  * (src/sandbox.c allows them).
  *
@@ -40,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,7 +87,11 @@ struct file_dev {
 	bool threaded;        /* blk_start() started the completion thread */
 	pthread_mutex_t lock; /* the rings, the free list, inflight, threaded */
 	pthread_cond_t idle;  /* inflight dropped to 0 */
+	pthread_cond_t wake;  /* for the completion thread: the last poller left, or close() */
 	unsigned inflight;
+	unsigned pollers;     /* attached pollers: the completion thread does not wait on the ring */
+	bool stopping;        /* close(): the completion thread ends */
+	int efd;              /* eventfd the ring signals on every completion */
 	struct fslot *free;
 	void *zeroes; /* ZERO_BUF_SIZE zero bytes, aligned for O_DIRECT */
 	/* Set once the file system refused ZERO_RANGE: later write-zeroes write zeroes straight away. */
@@ -250,10 +266,10 @@ static bool step_done(struct file_dev *f, struct fslot *s, int res)
 /*
  * Handle the completions in the ring (f->lock held): finished requests'
  * slots go back to the free list and the requests to fin[] (their done()
- * is for the caller to run, without the lock).  Returns how many; *stop is
- * set when close()'s wake-up was among them.
+ * is for the caller to run, without the lock).  Returns how many.  close()'s
+ * wake-up (a NOP without a slot) only ends the wait.
  */
-static unsigned reap_locked(struct file_dev *f, struct blk_req **fin, bool *stop)
+static unsigned reap_locked(struct file_dev *f, struct blk_req **fin)
 {
 	unsigned nfin = 0, seen = 0, head;
 	struct io_uring_cqe *cqe;
@@ -261,10 +277,8 @@ static unsigned reap_locked(struct file_dev *f, struct blk_req **fin, bool *stop
 	{
 		struct fslot *s = io_uring_cqe_get_data(cqe);
 		seen++;
-		if (!s) {
-			*stop = true;
+		if (!s)
 			continue;
-		}
 		if (!step_done(f, s, cqe->res))
 			continue;
 		struct blk_req *r = s->req;
@@ -300,23 +314,64 @@ static void *completion_thread(void *arg)
 {
 	struct file_dev *f = arg;
 	struct blk_req *fin[FILE_QUEUE_DEPTH];
-	bool stop = false;
 	blk_name_thread("blk-file");
-	while (!stop) {
-		if (wait_cqe(f) < 0)
+	pthread_mutex_lock(&f->lock);
+	while (!f->stopping) {
+		if (f->pollers) {
+			pthread_cond_wait(&f->wake, &f->lock);
 			continue;
+		}
+		pthread_mutex_unlock(&f->lock);
+		int rc = wait_cqe(f);
 		/*
 		 * The lock also orders what the submitter wrote to a slot before
 		 * what this thread reads (the ring does too, but thread checkers
 		 * cannot see that).
 		 */
 		pthread_mutex_lock(&f->lock);
-		unsigned nfin = reap_locked(f, fin, &stop);
+		if (rc < 0)
+			continue;
+		unsigned nfin = reap_locked(f, fin);
 		pthread_mutex_unlock(&f->lock);
 		for (unsigned i = 0; i < nfin; i++)
 			blk_req_done(fin[i]);
+		pthread_mutex_lock(&f->lock);
 	}
+	pthread_mutex_unlock(&f->lock);
 	return NULL;
+}
+
+static int file_poll(struct blk_dev *d)
+{
+	struct file_dev *f = to_file(d);
+	struct blk_req *fin[FILE_QUEUE_DEPTH];
+	uint64_t n;
+	(void)!read(f->efd, &n, sizeof(n)); /* before reaping: a completion after it signals again */
+	if (!io_uring_cq_ready(&f->ring))
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	unsigned nfin = reap_locked(f, fin);
+	pthread_mutex_unlock(&f->lock);
+	for (unsigned i = 0; i < nfin; i++)
+		blk_req_done(fin[i]);
+	return (int)nfin;
+}
+
+static int file_completion_fd(struct blk_dev *d)
+{
+	return to_file(d)->efd;
+}
+
+static void file_poller(struct blk_dev *d, bool attach)
+{
+	struct file_dev *f = to_file(d);
+	pthread_mutex_lock(&f->lock);
+	if (attach) {
+		f->pollers++;
+	} else if (f->pollers && !--f->pollers) {
+		pthread_cond_signal(&f->wake); /* its wait_cqe() finds what came meanwhile */
+	}
+	pthread_mutex_unlock(&f->lock);
 }
 
 /* Before blk_start(): the submitter waits for its own request (and completes whatever else finishes). */
@@ -324,11 +379,11 @@ static void poll_until_done(struct file_dev *f, struct blk_req *r)
 {
 	struct blk_req *fin[FILE_QUEUE_DEPTH];
 	unsigned nfin = 0;
-	bool mine = false, stop = false;
+	bool mine = false;
 	while (!mine) {
 		if (wait_cqe(f) < 0)
 			continue;
-		unsigned n = reap_locked(f, fin + nfin, &stop);
+		unsigned n = reap_locked(f, fin + nfin);
 		for (unsigned i = nfin; i < nfin + n; i++)
 			mine |= fin[i] == r;
 		nfin += n;
@@ -401,9 +456,16 @@ static void file_close(struct blk_dev *d)
 {
 	struct file_dev *f = to_file(d);
 	pthread_mutex_lock(&f->lock);
+	if (f->pollers) {
+		log_error("block: %s closed with %u pollers attached", d->layer, f->pollers);
+		f->pollers = 0;
+	}
+	pthread_cond_signal(&f->wake); /* a completion thread asleep for pollers reaps again */
 	while (f->inflight)
 		pthread_cond_wait(&f->idle, &f->lock);
 	bool threaded = f->threaded;
+	f->stopping = true;
+	pthread_cond_signal(&f->wake);
 	if (threaded) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
 		io_uring_prep_nop(sqe);
@@ -415,13 +477,22 @@ static void file_close(struct blk_dev *d)
 		pthread_join(f->thread, NULL);
 	io_uring_queue_exit(&f->ring);
 	close(f->fd);
+	close(f->efd);
 	free(f->zeroes);
+	pthread_cond_destroy(&f->wake);
 	pthread_cond_destroy(&f->idle);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
 
-static const struct blk_ops file_ops = { .submit = file_submit, .close = file_close, .start = file_start };
+static const struct blk_ops file_ops = {
+	.submit = file_submit,
+	.close = file_close,
+	.start = file_start,
+	.poll = file_poll,
+	.completion_fd = file_completion_fd,
+	.poller = file_poller,
+};
 
 /* Block size and O_DIRECT memory alignment of an open image.  0 or -errno with err set. */
 static int probe_geometry(struct file_dev *f, const char *path, const struct stat *st, char *err, size_t errlen)
@@ -491,6 +562,12 @@ static int open_ring(struct file_dev *f)
 	int r = io_uring_queue_init(FILE_QUEUE_DEPTH, &f->ring, IORING_SETUP_R_DISABLED);
 	if (r < 0)
 		return r;
+	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->efd < 0) {
+		r = -errno;
+		io_uring_queue_exit(&f->ring);
+		return r;
+	}
 	static const uint8_t ops[] = { IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
 				       IORING_OP_NOP };
 	struct io_uring_restriction res[ARRAY_SIZE(ops)];
@@ -500,11 +577,15 @@ static int open_ring(struct file_dev *f)
 		res[i].sqe_op = ops[i];
 	}
 	/* Debian's liburing 2.3 declares but does not export the wrappers: register directly. */
-	r = io_uring_register((unsigned)f->ring.ring_fd, IORING_REGISTER_RESTRICTIONS, res, ARRAY_SIZE(res));
+	r = io_uring_register((unsigned)f->ring.ring_fd, IORING_REGISTER_EVENTFD, &f->efd, 1);
+	if (!r)
+		r = io_uring_register((unsigned)f->ring.ring_fd, IORING_REGISTER_RESTRICTIONS, res, ARRAY_SIZE(res));
 	if (!r)
 		r = io_uring_register((unsigned)f->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
-	if (r < 0)
+	if (r < 0) {
 		io_uring_queue_exit(&f->ring);
+		close(f->efd);
+	}
 	return r;
 }
 
@@ -557,6 +638,7 @@ int blk_file_open(const char *path, bool readonly, bool direct, struct blk_dev *
 	}
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->idle, NULL);
+	pthread_cond_init(&f->wake, NULL);
 	for (int i = FILE_QUEUE_DEPTH - 1; i >= 0; i--) {
 		f->slots[i].next_free = f->free;
 		f->free = &f->slots[i];

@@ -103,6 +103,7 @@ struct vblk_queue {
 	int resume_efd;           /* written by a completion while stalled */
 	struct iothread thread;
 	bool thread_started;
+	bool polling; /* the thread reaps the stack's completions (attached as a poller) */
 };
 
 struct vblk {
@@ -434,6 +435,12 @@ static void thread_resume(void *opaque)
 	pthread_mutex_unlock(&q->proc_lock);
 }
 
+static void thread_poll(void *opaque)
+{
+	struct vblk_queue *q = opaque;
+	blk_poll(q->dev->disk);
+}
+
 /* --- device -------------------------------------------------------------- */
 
 static int vblk_create(struct virtio_dev *vd, unsigned index, void **state)
@@ -483,13 +490,18 @@ static int vblk_create(struct virtio_dev *vd, unsigned index, void **state)
 	return 0;
 }
 
+static void vblk_reset(void *state);
+
 static void vblk_destroy(void *state)
 {
 	struct vblk *b = state;
+	vblk_reset(b); /* nothing in flight: no completion can reach the device after this */
 	for (unsigned i = 0; i < b->vd->nr_queues; i++) {
 		struct vblk_queue *q = &b->q[i];
 		if (q->thread_started)
 			iothread_destroy(&q->thread);
+		if (q->polling)
+			blk_poller_attach(b->disk, false);
 		if (q->resume_efd >= 0)
 			close(q->resume_efd);
 		free(q->reqs);
@@ -538,12 +550,25 @@ static void vblk_start(void *state)
 			continue;
 		char name[16];
 		snprintf(name, sizeof(name), "blk%u-q%u", b->index % 100, i % 100);
+		/*
+		 * The thread that submits a queue's requests also reaps their
+		 * completions (the kernel finishes them on the submitting thread
+		 * anyway): one wake-up per request, not two.
+		 */
+		int cfd = blk_completion_fd(b->disk);
 		const struct virtio_io_handler h[] = {
 			{ b->vd->kick_fd[i], thread_kick, q },
 			{ q->resume_efd, thread_resume, q },
+			{ cfd, thread_poll, q },
 		};
-		if (virtio_start_iothread(b->vd, &q->thread, name, h, ARRAY_SIZE(h)))
+		if (cfd >= 0)
+			blk_poller_attach(b->disk, true);
+		if (virtio_start_iothread(b->vd, &q->thread, name, h, ARRAY_SIZE(h) - (cfd < 0))) {
+			if (cfd >= 0)
+				blk_poller_attach(b->disk, false);
 			return;
+		}
+		q->polling = cfd >= 0;
 		q->thread_started = true;
 	}
 }

@@ -3,8 +3,11 @@
  * The block stack's file layer (io_uring) alone: reads, writes, discard and
  * write-zeroes on a sparse image, many concurrent requests checked against a
  * shadow copy, a bounded queue when done() stalls, an image that shrinks,
- * tmpfs without FALLOC_FL_ZERO_RANGE, and O_DIRECT (cache=none).
+ * tmpfs without FALLOC_FL_ZERO_RANGE, O_DIRECT (cache=none), and pollers
+ * (threads that reap completions themselves, with the completion thread
+ * standing aside while they are attached).
  */
+#include <poll.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -276,12 +279,150 @@ static void file_direct(void)
 	unlink(direct_path);
 }
 
+/* ---- pollers: the submitting threads reap (blk_poll) ------------------------- */
+
+struct one_req {
+	struct blk_req req;
+	struct iovec iov;
+	atomic_int done;
+	pthread_t on; /* the thread done() ran on */
+};
+
+static void one_done(struct blk_req *r)
+{
+	struct one_req *o = (struct one_req *)r;
+	o->on = pthread_self();
+	atomic_fetch_add(&o->done, 1);
+}
+
+static void one_submit(struct blk_dev *d, struct one_req *o, void *buf)
+{
+	memset(o, 0, sizeof(*o));
+	o->iov = (struct iovec){ buf, 4096 };
+	o->req = (struct blk_req){ .op = BLK_READ, .offset = 8192, .len = 4096, .iov = &o->iov, .iovcnt = 1,
+				   .done = one_done };
+	CHECK_EQ(blk_submit(d, &o->req), 0);
+}
+
+/* Wait until the completion fd is readable (at most 5 s). */
+static bool fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 5000) == 1;
+}
+
+static void file_poll_attached(void)
+{
+	char path[300];
+	tmp_image(path, sizeof(path), 1 * MiB);
+	struct blk_dev *d = open_file(path, false, false);
+	CHECK(d);
+	if (!d)
+		goto out;
+	int fd = blk_completion_fd(d);
+	CHECK(fd >= 0);
+	void *buf = malloc(4096);
+	static struct one_req o;
+	/* Attached: the completion thread leaves the request to this thread. */
+	blk_poller_attach(d, true);
+	one_submit(d, &o, buf);
+	usleep(100 * 1000);
+	CHECK_EQ(atomic_load(&o.done), 0);
+	int n = 0;
+	for (int i = 0; i < 100 && !atomic_load(&o.done); i++)
+		if (fd_readable(fd))
+			n += blk_poll(d);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(atomic_load(&o.done), 1);
+	CHECK(pthread_equal(o.on, pthread_self()));
+	CHECK_EQ(blk_poll(d), 0);
+	/* Detached: the completion thread reaps again, including what is in flight as the last poller leaves. */
+	one_submit(d, &o, buf);
+	blk_poller_attach(d, false);
+	for (int i = 0; i < 500 && !atomic_load(&o.done); i++)
+		usleep(10 * 1000);
+	CHECK_EQ(atomic_load(&o.done), 1);
+	CHECK(!pthread_equal(o.on, pthread_self()));
+	free(buf);
+	blk_close(d);
+out:
+	unlink(path);
+}
+
+struct poller {
+	struct blk_dev *d;
+	atomic_bool stop;
+	atomic_ulong reaped;
+};
+
+static void *poller_main(void *arg)
+{
+	struct poller *p = arg;
+	struct pollfd pf = { .fd = blk_completion_fd(p->d), .events = POLLIN };
+	while (!atomic_load(&p->stop))
+		if (poll(&pf, 1, 20) == 1)
+			atomic_fetch_add(&p->reaped, (unsigned long)blk_poll(p->d));
+	return NULL;
+}
+
+static void *toggler_main(void *arg)
+{
+	struct poller *p = arg;
+	while (!atomic_load(&p->stop)) {
+		blk_poller_attach(p->d, false);
+		usleep(200);
+		blk_poller_attach(p->d, true);
+		usleep(300);
+	}
+	return NULL;
+}
+
+/* Two polling threads, one poller leaving and coming back all the time, and the completion thread: each request completes once. */
+static void file_poll_concurrent(void)
+{
+	char path[300];
+	tmp_image(path, sizeof(path), 16 * MiB);
+	struct blk_dev *d = open_file(path, false, false);
+	CHECK(d);
+	if (!d)
+		goto out;
+	static struct work w;
+	static struct poller p, t;
+	p = (struct poller){ .d = d };
+	t = (struct poller){ .d = d };
+	pthread_t th[3];
+	blk_poller_attach(d, true);
+	blk_poller_attach(d, true);
+	pthread_create(&th[0], NULL, poller_main, &p);
+	pthread_create(&th[1], NULL, poller_main, &p);
+	pthread_create(&th[2], NULL, toggler_main, &t);
+	work_init(&w, d, 64);
+	work_run(&w, 4000, 3);
+	work_wait_idle(&w);
+	atomic_store(&t.stop, true);
+	pthread_join(th[2], NULL);
+	atomic_store(&p.stop, true);
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	CHECK(atomic_load(&p.reaped) > 0);
+	blk_poller_attach(d, false);
+	blk_poller_attach(d, false);
+	work_run(&w, 500, 4); /* the completion thread alone again */
+	check_work(&w, 4500);
+	blk_close(d);
+	CHECK(file_matches(path, w.shadow, 0, 16 * MiB));
+	work_fini(&w);
+out:
+	unlink(path);
+}
+
 int main(void)
 {
 	blkt_init();
 	if (!have_uring) {
 		static const char *const names[] = { "file_basic", "file_random", "file_backpressure",
-						     "file_eof", "file_direct", "file_tmpfs" };
+						     "file_eof", "file_direct", "file_tmpfs", "file_poll_attached",
+						     "file_poll_concurrent" };
 		blkt_skip_uring(names, ARRAY_SIZE(names));
 		UNIT_EXIT();
 	}
@@ -289,6 +430,8 @@ int main(void)
 	RUN("block", file_random);
 	RUN("block", file_backpressure);
 	RUN("block", file_eof);
+	RUN("block", file_poll_attached);
+	RUN("block", file_poll_concurrent);
 	file_direct();
 	file_tmpfs();
 	UNIT_EXIT();
