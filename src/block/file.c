@@ -32,8 +32,12 @@
  * poller is attached (blk_poller_attach(), e.g. virtio-blk's queue threads,
  * which watch the eventfd), the completion thread stays asleep and the
  * pollers reap everything, the cache's background writes included; it takes
- * over again when the last one detaches.  The file and the ring (io_uring_setup) are opened at open; after that
- * the layer needs io_uring_enter, futex and, to start its thread, clone
+ * over again when the last one detaches.  With several pollers (one per
+ * queue) every completion wakes each of them; the one that submitted is
+ * awake anyway and usually reaps first.
+ *
+ * The file and the ring (io_uring_setup) are opened at open; after that the
+ * layer needs io_uring_enter, futex and, to start its thread, clone
  * (src/sandbox.c allows them).
  *
  * At most FILE_QUEUE_DEPTH requests are in flight; a submit beyond that

@@ -85,6 +85,7 @@ if [ $with_qemu = 1 ]; then
 	for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin; do
 		cp -L "/usr/share/qemu/$f" "$root/usr/share/qemu/" 2>/dev/null
 	done
+	ln -s usr/share "$root/share" # QEMU looks for its firmware relative to its binary: /bin/../share/qemu
 fi
 printf '%q ' "$@" > "$root/lab-command"
 heartbeat='(while sleep 15; do echo LAB-ALIVE; done) & # for the stall check below'
