@@ -15,7 +15,7 @@ group() {
 	local name=$1 start=$SECONDS
 	shift
 	printf '%-8s ' "$name"
-	"$@" 2>>"$LOGDIR/$name.stderr" | tee -a "$RESULTS" > "$LOGDIR/$name.results"
+	"$@" 2>"$LOGDIR/$name.stderr" | tee -a "$RESULTS" > "$LOGDIR/$name.results"
 	local p f s
 	p=$(grep -c '^PASS' "$LOGDIR/$name.results")
 	f=$(grep -c '^FAIL' "$LOGDIR/$name.results")
