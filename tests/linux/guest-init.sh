@@ -5,7 +5,8 @@
 # "KEEL-CHECK name ok|FAIL detail", then talks over the serial console: it
 # prints KEEL-READY, reads one line, echoes it as KEEL-ECHO:<line> and obeys
 # it (poweroff, reboot).  With keel.storage=1 it first runs the virtio
-# storage test (see storage_test below).
+# storage test (see storage_test below); with keel.cpuinfo=1 it prints what
+# the guest sees of its CPU (KEEL-CPUINFO lines), for comparing VMMs.
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -18,12 +19,15 @@ for w in $(cat /proc/cmdline); do
 	keel.mem=*) want_mem=${w#*=} ;;
 	keel.date=*) want_date=${w#*=} ;;
 	keel.storage=*) storage=${w#*=} ;;
+	keel.cpuinfo=*) cpuinfo=${w#*=} ;;
 	esac
 done
 check() { # NAME OK-FLAG DETAIL
 	if [ "$2" = 1 ]; then echo "KEEL-CHECK $1 ok $3"; else echo "KEEL-CHECK $1 FAIL $3"; fi
 }
 echo "KEEL-GUEST-UP uptime $(cut -d' ' -f1 /proc/uptime)"
+[ "${cpuinfo:-0}" = 1 ] && grep -m6 -E '^(cpuid level|flags|bugs|address sizes|model name|power management)' /proc/cpuinfo |
+	sed 's/^/KEEL-CPUINFO /'
 
 cpus=$(grep -c '^processor' /proc/cpuinfo)
 online=$(cat /sys/devices/system/cpu/online)
