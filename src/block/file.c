@@ -49,13 +49,14 @@
 #include <liburing.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,15 +327,24 @@ static void *completion_thread(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&f->lock);
-		int rc = wait_cqe(f);
+		/*
+		 * Wait on the eventfd the ring signals with every completion, not
+		 * in io_uring_enter(): liburing's wait peeks at the completion
+		 * queue without our lock, and a poller may be advancing it.
+		 */
+		struct pollfd pfd = { .fd = f->efd, .events = POLLIN };
+		int rc = poll(&pfd, 1, -1);
 		/*
 		 * The lock also orders what the submitter wrote to a slot before
 		 * what this thread reads (the ring does too, but thread checkers
 		 * cannot see that).
 		 */
 		pthread_mutex_lock(&f->lock);
-		if (rc < 0)
+		/* A poller that attached meanwhile reaps from now on: leave it the eventfd's count. */
+		if (rc < 0 || f->pollers)
 			continue;
+		uint64_t n;
+		(void)!read(f->efd, &n, sizeof(n)); /* before reaping, as file_poll() does */
 		unsigned nfin = reap_locked(f, fin);
 		pthread_mutex_unlock(&f->lock);
 		for (unsigned i = 0; i < nfin; i++)
@@ -351,8 +361,7 @@ static int file_poll(struct blk_dev *d)
 	struct blk_req *fin[FILE_QUEUE_DEPTH];
 	uint64_t n;
 	(void)!read(f->efd, &n, sizeof(n)); /* before reaping: a completion after it signals again */
-	if (!io_uring_cq_ready(&f->ring))
-		return 0;
+	/* Under the lock: the CQ head is advanced by whichever poller reaps (liburing reads it plainly). */
 	pthread_mutex_lock(&f->lock);
 	unsigned nfin = reap_locked(f, fin);
 	pthread_mutex_unlock(&f->lock);
