@@ -68,27 +68,35 @@ static void set_topology(struct kvm_cpuid_entry2 *e, unsigned index, unsigned nr
 		if (((e->eax >> 5) & 7) == 3)
 			e->eax |= (nr_cpus - 1) << 14;
 		break;
-	case 0xb:
-		e->edx = index;
-		if (e->index == 0) {
-			e->eax = 0;
-			e->ebx = 1;
-			e->ecx = (1u << 8) | 0; /* SMT level */
-		} else if (e->index == 1) {
-			e->eax = shift;
-			e->ebx = nr_cpus;
-			e->ecx = (2u << 8) | 1; /* core level */
-		} else {
-			e->eax = e->ebx = 0;
-			e->ecx = e->index & 0xff;
-		}
-		break;
 	case 0x80000008:
 		e->ecx = (e->ecx & ~0xf0ffu) | (nr_cpus - 1) | (shift << 12);
 		break;
 	default:
 		break;
 	}
+}
+
+/*
+ * Leaf 0xb (extended topology), written whole rather than edited: KVM
+ * copies the host's sub-leaves, and where the host has fewer levels (as
+ * on some hosts' SMT-only leaf) the guest would see each vCPU as a package
+ * of its own while leaf 1 says otherwise.  Sub-leaf 0: one thread per core;
+ * 1: nr_cpus cores per package; 2: the end of the list.
+ */
+static struct kvm_cpuid_entry2 topology_leaf(unsigned sub, unsigned index, unsigned nr_cpus)
+{
+	struct kvm_cpuid_entry2 e = { .function = 0xb, .index = sub, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
+	e.edx = index; /* x2APIC ID */
+	e.ecx = sub & 0xff;
+	if (sub == 0) {
+		e.ebx = 1;
+		e.ecx |= 1u << 8; /* SMT level */
+	} else if (sub == 1) {
+		e.eax = order_base_2(nr_cpus);
+		e.ebx = nr_cpus;
+		e.ecx |= 2u << 8; /* core level */
+	}
+	return e;
 }
 
 static void hide_emulator_unsafe(struct kvm_cpuid_entry2 *e)
@@ -127,17 +135,20 @@ static void brand_from_host(struct kvm_cpuid_entry2 *e)
 
 struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, const struct cpuid_options *o)
 {
+	enum { TOPOLOGY_SUBLEAVES = 3 };
 	size_t bytes = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
-	struct kvm_cpuid2 *c = malloc(bytes);
+	struct kvm_cpuid2 *c = malloc(bytes + TOPOLOGY_SUBLEAVES * sizeof(supported->entries[0]));
 	if (!c)
 		return NULL;
 	memcpy(c, supported, bytes);
 
-	unsigned out = 0;
+	unsigned out = 0, max_basic = 0;
 	for (unsigned i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 e = c->entries[i];
+		if (e.function == 0)
+			max_basic = e.eax;
 		/* Leaf 0x1f would have to repeat 0xb; guests fall back to 0xb without it. */
-		if (e.function == 0x1f)
+		if (e.function == 0x1f || e.function == 0xb)
 			continue;
 		if (e.function == 0x80000001)
 			e.ecx &= ~BIT(22); /* no TOPOEXT: leaf 0x8000001e is not described */
@@ -161,6 +172,9 @@ struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned inde
 			hide_emulator_unsafe(&e);
 		c->entries[out++] = e;
 	}
+	if (max_basic >= 0xb)
+		for (unsigned sub = 0; sub < TOPOLOGY_SUBLEAVES; sub++)
+			c->entries[out++] = topology_leaf(sub, index, o->nr_cpus);
 	c->nent = out;
 	return c;
 }

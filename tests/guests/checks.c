@@ -82,6 +82,47 @@ void check_cpuid(void)
 	unsigned cpus = (unsigned)param_u64("keeltest.cpus", 1);
 	cpuid(1, 0, r);
 	check(cpus == 1 || ((r[1] >> 16) & 0xff) >= cpus, "cpuid-logical-count", "%u", (r[1] >> 16) & 0xff);
+	cpuid(0, 0, r);
+	if (r[0] >= 0xb) { /* extended topology: one thread per core, every vCPU a core of one package */
+		uint32_t t[4];
+		cpuid(0xb, 0, r);
+		cpuid(0xb, 1, t);
+		check(((r[2] >> 8) & 0xff) == 1 && (r[1] & 0xffff) == 1 && ((t[2] >> 8) & 0xff) == 2 &&
+			      (t[1] & 0xffff) == cpus && (1u << (t[0] & 0x1f)) >= cpus,
+		      "cpuid-topology", "leaf 0xb: %x %x %x / %x %x %x", r[0], r[1], r[2], t[0], t[1], t[2]);
+	}
+}
+
+/* keeltest=cpuid: print every CPUID leaf the guest sees, sub-leaves too. */
+static void dump_range(uint32_t first)
+{
+	uint32_t r[4];
+	cpuid(first, 0, r);
+	uint32_t last = r[0];
+	if (last < first || last - first > 0x40)
+		last = first;
+	for (uint32_t leaf = first; leaf <= last; leaf++) {
+		/* Leaves with sub-leaves: caches, features, topology, XSAVE, QoS, SGX, PT. */
+		bool subs = leaf == 4 || leaf == 7 || leaf == 0xb || leaf == 0xd || leaf == 0xf || leaf == 0x10 ||
+			    leaf == 0x12 || leaf == 0x14 || leaf == 0x1f || leaf == 0x8000001d;
+		for (uint32_t sub = 0; sub < (subs ? 64u : 1u); sub++) {
+			cpuid(leaf, sub, r);
+			if (subs && sub > 1 && !(r[0] | r[1] | r[2] | r[3]))
+				break;
+			print("cpuid %x.%x: %x %x %x %x\n", leaf, sub, r[0], r[1], r[2], r[3]);
+			/* The last level of a topology leaf, the last cache of a cache leaf. */
+			if (((leaf == 0xb || leaf == 0x1f) && !(r[2] & 0xff00)) ||
+			    ((leaf == 4 || leaf == 0x8000001d) && !(r[0] & 0x1f)))
+				break;
+		}
+	}
+}
+
+void dump_cpuid(void)
+{
+	dump_range(0);
+	dump_range(0x40000000);
+	dump_range(0x80000000);
 }
 
 void check_pci(void)

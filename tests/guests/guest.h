@@ -65,6 +65,7 @@ void check_e820(void);
 void check_cmdline(void);
 void check_initrd(void);
 void check_cpuid(void);
+void dump_cpuid(void);
 void check_pci(void);
 /* acpi.c */
 struct acpi_info {

@@ -8,6 +8,7 @@
  *                  after a reboot (CMOS byte 0x40 says so) power off
  *   triplefault    load an empty IDT and fault
  *   echo           print READY, read one line from COM1, print ECHO:<line>, pass
+ *   cpuid          print every CPUID leaf (and sub-leaf) this vCPU sees, pass
  *   blkbench       virtio-blk random-I/O benchmark with its driver in ring 3
  *                  (blkbench.c; keeltest.blk.* parameters)
  * Expected values come from keeltest.* parameters.
@@ -143,6 +144,10 @@ void kmain(int kind, uint64_t info)
 	if (mode_is("triplefault")) {
 		triple_fault();
 		guest_exit(EXIT_FAIL);
+	}
+	if (mode_is("cpuid")) {
+		dump_cpuid();
+		guest_exit(EXIT_PASS);
 	}
 	if (mode_is("blkbench"))
 		blkbench(); /* drops to ring 3; does not return */

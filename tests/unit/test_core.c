@@ -59,7 +59,7 @@ static struct kvm_cpuid2 *fake_supported(void)
 		{ .function = 4, .index = 3, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 0x163 },
 		{ .function = 7, .ebx = 0xffffffff, .ecx = 0xffffffff, .edx = 0xffffffff },
 		{ .function = 0xb, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 1, .ebx = 2, .ecx = 0x100 },
-		{ .function = 0xb, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 7, .ebx = 64, .ecx = 0x201 },
+		/* no sub-leaf 1: the host's leaf describes its SMT level only */
 		{ .function = 0xd, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 7, .ebx = 0x340 },
 		{ .function = 0x1f, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 1 },
 		{ .function = KVM_CPUID_SIGNATURE, .eax = 0x40000001 },
@@ -98,7 +98,9 @@ static void cpuid_shaping(void)
 	e = find(c, 0xb, 1);
 	CHECK(e->eax == 2 && e->ebx == 3 && e->edx == 2 && e->ecx == 0x201);
 	e = find(c, 0xb, 0);
-	CHECK(e->ebx == 1 && e->edx == 2);
+	CHECK(e->ebx == 1 && e->edx == 2 && e->ecx == 0x100);
+	e = find(c, 0xb, 2);
+	CHECK(e && e->eax == 0 && e->ebx == 0 && e->ecx == 2 && e->edx == 2); /* the end of the levels */
 	CHECK(find(c, 0x1f, 0) == NULL);
 	e = find(c, 4, 3);
 	CHECK_EQ(e->eax >> 26, 2);
