@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 # keel build.  `make` builds build/keel; `make test` builds and runs every
 # test; `make asan` runs them under ASan+UBSan; `make run` boots the default
-# guest; `make fuzz` runs each fuzzer longer; `make tsan` runs the tracing
-# and block-stack unit tests (rings, pollers, cache threads) under
-# ThreadSanitizer.
+# guest; `make fuzz` runs each fuzzer longer; `make tsan` runs the tracing,
+# block-stack and core unit tests (rings, pollers, cache threads, I/O-thread
+# polling) under ThreadSanitizer.
 
 CC ?= gcc
 BUILD ?= build
@@ -88,8 +88,8 @@ TSAN_NOWARN := $(shell $(CC) -Werror -Wno-tsan -c -x c /dev/null -o /dev/null 2>
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan SAN="-fsanitize=thread$(TSAN_NOWARN)" OPT="-O1 -g" \
 		build-tsan/tests/test_trace build-tsan/tests/test_block_file build-tsan/tests/test_block_cache \
-		build-tsan/tests/test_block_stack
-	@for t in test_trace test_block_file test_block_cache test_block_stack; do \
+		build-tsan/tests/test_block_stack build-tsan/tests/test_core
+	@for t in test_trace test_block_file test_block_cache test_block_stack test_core; do \
 		TSAN_OPTIONS="halt_on_error=1 $${TSAN_OPTIONS:-}" build-tsan/tests/$$t || exit 1; done
 
 run:

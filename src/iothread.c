@@ -53,6 +53,52 @@ int iothread_add(struct iothread *t, int fd, iothread_fn *fn, void *opaque)
 	return 0;
 }
 
+int iothread_set_poll(struct iothread *t, unsigned max_ns, iothread_poll_fn *poll, iothread_notify_fn *notify,
+		      void *opaque)
+{
+	if (t->started)
+		return -EBUSY;
+	t->poll_max_ns = max_ns;
+	t->poll = poll;
+	t->notify = notify;
+	t->poll_opaque = opaque;
+	return 0;
+}
+
+#define POLL_GROW_FROM_NS 4000
+
+/* Spin until poll() finds work or the window closes; true if it found some. */
+static bool spin(struct iothread *t, uint64_t start)
+{
+	if (!t->notify_off) {
+		t->notify(t->poll_opaque, false);
+		t->notify_off = true;
+	}
+	do {
+		if (t->poll(t->poll_opaque)) {
+			atomic_fetch_add_explicit(&t->poll_hits, 1, memory_order_relaxed);
+			return true;
+		}
+		cpu_relax();
+	} while (now_ns() - start < t->poll_ns);
+	t->notify_off = false;
+	return t->notify(t->poll_opaque, true);
+}
+
+/* After a sleep of slept_ns: was the window too short to catch it, or is the device idle? */
+static void adapt(struct iothread *t, uint64_t slept_ns)
+{
+	if (slept_ns <= t->poll_ns)
+		return;
+	unsigned was = t->poll_ns;
+	if (slept_ns > t->poll_max_ns)
+		t->poll_ns = 0;
+	else
+		t->poll_ns = MIN(t->poll_ns ? t->poll_ns * 2 : POLL_GROW_FROM_NS, t->poll_max_ns);
+	if (t->poll_ns != was)
+		TRACE(IOTHREAD_POLL, trace_str16(t->name), t->poll_ns, slept_ns);
+}
+
 static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
@@ -60,7 +106,11 @@ static void *iothread_main(void *arg)
 	trace_thread_start(t->name); /* its trace ring, found again by name after a reboot */
 	for (;;) {
 		struct epoll_event ev[IOTHREAD_MAX_HANDLERS + 1];
-		int n = epoll_wait(t->epfd, ev, (int)ARRAY_SIZE(ev), -1);
+		uint64_t start = t->poll_max_ns ? now_ns() : 0;
+		bool busy = t->poll_ns && spin(t, start);
+		int n = epoll_wait(t->epfd, ev, (int)ARRAY_SIZE(ev), busy ? 0 : -1);
+		if (t->poll_max_ns && !busy)
+			adapt(t, now_ns() - start);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

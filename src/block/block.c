@@ -220,12 +220,13 @@ static char *next_item(char **sp)
 
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial", "queues" };
+	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial", "queues", "poll-us" };
 	bool seen[ARRAY_SIZE(keys)] = { false };
 	memset(o, 0, sizeof(*o));
 	o->format = BLK_FORMAT_RAW;
 	o->cache = BLK_CACHE_WRITEBACK;
 	o->cache_size = CACHE_SIZE_DEFAULT;
+	o->poll_us = BLK_POLL_US_DEFAULT;
 	if (errlen)
 		err[0] = 0;
 	if (!s)
@@ -244,7 +245,7 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 		if (k == ARRAY_SIZE(keys))
 			return fail(err, errlen,
 				    "unknown disk option '%.40s' (known: path, format, cache, cache-size, readonly, "
-				    "partition, serial, queues)",
+				    "partition, serial, queues, poll-us)",
 				    item);
 		if (seen[k])
 			return fail(err, errlen, "disk option '%s' is given twice", keys[k]);
@@ -299,6 +300,13 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 				return fail(err, errlen, "queues=%.40s is not a number of queues from 1 to %d", val,
 					    BLK_QUEUES_MAX);
 			o->queues = (unsigned)v;
+			break;
+		case 8:
+			if (parse_uint(val, 0, BLK_POLL_US_MAX, &v))
+				return fail(err, errlen,
+					    "poll-us=%.40s is not a busy-polling time from 0 (off) to %d microseconds", val,
+					    BLK_POLL_US_MAX);
+			o->poll_us = (unsigned)v;
 			break;
 		case 6: {
 			size_t n = strlen(val);

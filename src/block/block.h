@@ -87,9 +87,12 @@ struct blk_ops {
 	 * without blocking; returns how many.  completion_fd(): an fd that
 	 * turns readable when poll() may find something.  poller(): a poller
 	 * attaches (true) or detaches (false); while one is attached the
-	 * layer's own thread leaves the reaping to the pollers.
+	 * layer's own thread leaves the reaping to the pollers.  pending():
+	 * whether poll() would find something, without a system call (for a
+	 * poller that spins rather than waits on the fd).
 	 */
 	int (*poll)(struct blk_dev *dev);
+	bool (*pending)(struct blk_dev *dev);
 	int (*completion_fd)(struct blk_dev *dev);
 	void (*poller)(struct blk_dev *dev, bool attach);
 };
@@ -141,13 +144,19 @@ static inline struct blk_dev *blk_poll_layer(struct blk_dev *d)
  * harness's driver) may reap completions itself, which saves the wake-up
  * of a second thread per request (see src/block/file.c).  It attaches,
  * watches blk_completion_fd() (-1: the stack cannot be polled) and calls
- * blk_poll() when the fd turns readable; it detaches before the stack
- * closes.  While any poller is attached, only pollers complete requests.
+ * blk_poll() when the fd turns readable (or, spinning, when
+ * blk_poll_pending() says so); it detaches before the stack closes.  While any poller is attached, only pollers complete requests.
  */
 static inline int blk_poll(struct blk_dev *d)
 {
 	struct blk_dev *p = blk_poll_layer(d);
 	return p ? p->ops->poll(p) : 0;
+}
+
+static inline bool blk_poll_pending(struct blk_dev *d)
+{
+	struct blk_dev *p = blk_poll_layer(d);
+	return p && p->ops->pending(p);
 }
 
 static inline int blk_completion_fd(struct blk_dev *d)
@@ -199,16 +208,20 @@ struct blk_options {
 	unsigned partition; /* 0: whole disk; N: the Nth MBR/GPT partition (1-based) */
 	char serial[BLK_SERIAL_MAX + 1];
 	unsigned queues; /* virtio-blk queues; 0: one per vCPU */
+	unsigned poll_us; /* queue threads' busy-polling window at most; 0: off */
 };
+
+#define BLK_POLL_US_DEFAULT 64
+#define BLK_POLL_US_MAX 1000
 
 #define BLK_QUEUES_MAX 64 /* virtio-blk queues per disk at most */
 
 /*
  * Parse "path=F[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE]
- * [,readonly][,partition=N][,serial=S]" into *o (path points into s, which must
- * outlive o; s is modified).  ",," is a comma inside a value.  SIZE is bytes
- * or has a K/M/G/T suffix, 1M to 1T; N is 1 to 1024; S is 1 to 20 printable
- * ASCII characters.  0, or -EINVAL with one clear sentence in err.
+ * [,readonly][,partition=N][,serial=S][,queues=Q][,poll-us=U]" into *o (path
+ * points into s, which must outlive o; s is modified).  ",," is a comma inside
+ * a value.  SIZE is bytes or has a K/M/G/T suffix, 1M to 1T; N is 1 to 1024;
+ * S is 1 to 20 printable ASCII characters; Q 1 to 64; U 0 to 1000.  0, or -EINVAL with one clear sentence in err.
  */
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen);
 

@@ -370,6 +370,20 @@ static int file_poll(struct blk_dev *d)
 	return (int)nfin;
 }
 
+/*
+ * Lock-free peek at the completion queue.  The tail is the kernel's
+ * (acquire: the entries before it are written); the head is ours, advanced
+ * by whichever poller reaps, with liburing's release store, so a relaxed
+ * atomic load of it is enough for a hint: a stale value only means one
+ * more or one fewer turn of the caller's spin.
+ */
+static bool file_pending(struct blk_dev *d)
+{
+	struct file_dev *f = to_file(d);
+	unsigned tail = __atomic_load_n(f->ring.cq.ktail, __ATOMIC_ACQUIRE);
+	return tail != __atomic_load_n(f->ring.cq.khead, __ATOMIC_RELAXED);
+}
+
 static int file_completion_fd(struct blk_dev *d)
 {
 	return to_file(d)->efd;
@@ -503,6 +517,7 @@ static const struct blk_ops file_ops = {
 	.close = file_close,
 	.start = file_start,
 	.poll = file_poll,
+	.pending = file_pending,
 	.completion_fd = file_completion_fd,
 	.poller = file_poller,
 };

@@ -67,6 +67,8 @@
 	/* virtio devices: the driver kicked a queue; a request went back to the used ring. */         \
 	E(VIRTIO_KICK, virtio, kick, F(dev, STR8), F(queue, U64), N, N, N)                              \
 	E(VIRTIO_COMPLETE, virtio, complete, F(dev, STR8), F(queue, U64), F(id, U64), F(len, U64), N)  \
+	/* An I/O thread's busy-polling window changed (iothread_set_poll()) after a sleep of slept_ns. */ \
+	E(IOTHREAD_POLL, iothread, poll, F2(thread, STR16), F(window_ns, U64), F(slept_ns, U64), N, N)  \
 	/* The block stack, per layer (blk_dev.layer: "file", "cache", "part", ...). */                \
 	E(BLOCK_SUBMIT, block, submit, F(layer, STR8), F(op, BLK_OP), F(tag, HEX), F(offset, U64),     \
 	  F(len, U64))                                                                                  \

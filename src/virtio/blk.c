@@ -104,6 +104,7 @@ struct vblk_queue {
 	struct iothread thread;
 	bool thread_started;
 	bool polling; /* the thread reaps the stack's completions (attached as a poller) */
+	bool spinning; /* its thread busy-polls the ring: leave kicks off (under proc_lock) */
 };
 
 struct vblk {
@@ -364,14 +365,16 @@ static bool submit(struct vblk_queue *q, struct vblk_req *r)
 	return true;
 }
 
-static void process(struct vblk_queue *q)
+/* Pop and submit what the driver queued; true if anything was taken. */
+static bool process(struct vblk_queue *q)
 {
 	struct vblk *b = q->dev;
 	struct virtio_dev *vd = b->vd;
 	struct virtqueue *vq = &vd->vq[q->index];
+	bool took = false;
 	struct vblk_req *st = atomic_exchange_explicit(&q->stalled, NULL, memory_order_acq_rel);
 	if (st && !submit(q, st))
-		return;
+		return false;
 	atomic_store_explicit(&q->starved, false, memory_order_relaxed);
 	for (;;) {
 		for (;;) {
@@ -381,7 +384,7 @@ static void process(struct vblk_queue *q)
 				atomic_store_explicit(&q->starved, true, memory_order_seq_cst);
 				r = get_req(q);
 				if (!r)
-					return;
+					return took;
 				atomic_store_explicit(&q->starved, false, memory_order_relaxed);
 			}
 			int p = vq_pop(vq, &r->elem, r->iov, BLK_MAX_IOV);
@@ -389,10 +392,11 @@ static void process(struct vblk_queue *q)
 				put_req(q, r);
 				if (p < 0) {
 					vd->needs_reset(vd);
-					return;
+					return took;
 				}
 				break;
 			}
+			took = true;
 			pthread_mutex_lock(&b->inflight_lock);
 			b->inflight++;
 			pthread_mutex_unlock(&b->inflight_lock);
@@ -402,10 +406,11 @@ static void process(struct vblk_queue *q)
 				continue;
 			}
 			if (!submit(q, r))
-				return; /* resumed by a completion */
+				return took; /* resumed by a completion */
 		}
-		if (!vq_enable_notify(vq))
-			return;
+		/* A spinning thread comes back without a kick; see queue_notify(). */
+		if (q->spinning || !vq_enable_notify(vq))
+			return took;
 	}
 }
 
@@ -439,6 +444,42 @@ static void thread_poll(void *opaque)
 {
 	struct vblk_queue *q = opaque;
 	blk_poll(q->dev->disk);
+}
+
+/*
+ * Busy-polling (iothread_set_poll()): while the queue's thread spins it
+ * watches the avail ring and the stack's completion queue itself, and the
+ * driver is asked not to kick: a request costs neither a VM exit nor a
+ * thread wake-up, and its completion no wake-up either.
+ */
+static bool queue_poll(void *opaque)
+{
+	struct vblk_queue *q = opaque;
+	struct virtqueue *vq = &q->dev->vd->vq[q->index];
+	bool did = q->polling && blk_poll_pending(q->dev->disk) && blk_poll(q->dev->disk) > 0;
+	if (vq_has_avail(vq)) {
+		pthread_mutex_lock(&q->proc_lock);
+		did |= process(q);
+		pthread_mutex_unlock(&q->proc_lock);
+	}
+	return did;
+}
+
+static bool queue_notify(void *opaque, bool on)
+{
+	struct vblk_queue *q = opaque;
+	struct virtqueue *vq = &q->dev->vd->vq[q->index];
+	bool more = false;
+	pthread_mutex_lock(&q->proc_lock);
+	q->spinning = !on;
+	if (on)
+		more = vq_enable_notify(vq);
+	else
+		vq_disable_notify(vq);
+	pthread_mutex_unlock(&q->proc_lock);
+	/* Work that cannot go on before a completion makes room does not keep the thread up. */
+	return more && !atomic_load_explicit(&q->stalled, memory_order_acquire) &&
+	       !atomic_load_explicit(&q->starved, memory_order_acquire);
 }
 
 /* --- device -------------------------------------------------------------- */
@@ -563,7 +604,8 @@ static void vblk_start(void *state)
 		};
 		if (cfd >= 0)
 			blk_poller_attach(b->disk, true);
-		if (virtio_start_iothread(b->vd, &q->thread, name, h, ARRAY_SIZE(h) - (cfd < 0))) {
+		const struct virtio_io_poll poll = { b->opts->poll_us * 1000u, queue_poll, queue_notify, q };
+		if (virtio_start_iothread(b->vd, &q->thread, name, h, ARRAY_SIZE(h) - (cfd < 0), &poll)) {
 			if (cfd >= 0)
 				blk_poller_attach(b->disk, false);
 			return;

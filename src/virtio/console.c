@@ -195,7 +195,7 @@ static void vcon_start(void *state)
 		{ s->vd->kick_fd[RXQ], thread_kick_rx, s },
 		{ s->vd->kick_fd[TXQ], thread_kick_tx, s },
 	};
-	s->thread_started = !virtio_start_iothread(s->vd, &s->thread, "virtio-con", h, ARRAY_SIZE(h));
+	s->thread_started = !virtio_start_iothread(s->vd, &s->thread, "virtio-con", h, ARRAY_SIZE(h), NULL);
 }
 
 static void vcon_reset(void *state)

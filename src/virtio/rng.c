@@ -106,7 +106,7 @@ static void rng_start(void *state)
 		return;
 	/* Threads start with the driver (after keel's sandbox is up), once per device. */
 	const struct virtio_io_handler h[] = { { s->vd->kick_fd[0], rng_thread_kick, s } };
-	s->thread_started = !virtio_start_iothread(s->vd, &s->thread, "virtio-rng", h, ARRAY_SIZE(h));
+	s->thread_started = !virtio_start_iothread(s->vd, &s->thread, "virtio-rng", h, ARRAY_SIZE(h), NULL);
 }
 
 static void rng_reset(void *state)

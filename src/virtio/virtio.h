@@ -66,13 +66,22 @@ struct virtio_io_handler {
 	void *opaque;
 };
 
+/* A thread's busy-polling (see iothread_set_poll()); max_ns 0: none. */
+struct virtio_io_poll {
+	unsigned max_ns;
+	iothread_poll_fn *poll;
+	iothread_notify_fn *notify;
+	void *opaque;
+};
+
 /*
- * Start I/O thread t, named name, running the n handlers.  On failure the
+ * Start I/O thread t, named name, running the n handlers (and polling as
+ * poll says, if not NULL).  On failure the
  * device cannot go on: the error is logged (naming the device and why) and
  * DEVICE_NEEDS_RESET is set.  0 or -errno.
  */
 int virtio_start_iothread(struct virtio_dev *vd, struct iothread *t, const char *name,
-			  const struct virtio_io_handler *h, unsigned n);
+			  const struct virtio_io_handler *h, unsigned n, const struct virtio_io_poll *poll);
 
 struct virtio_device_desc {
 	const char *name;

@@ -200,11 +200,13 @@ void virtio_drain_kick(struct virtio_dev *vd, unsigned q)
 }
 
 int virtio_start_iothread(struct virtio_dev *vd, struct iothread *t, const char *name,
-			  const struct virtio_io_handler *h, unsigned n)
+			  const struct virtio_io_handler *h, unsigned n, const struct virtio_io_poll *poll)
 {
 	int rc = iothread_init(t, name);
 	for (unsigned i = 0; i < n && !rc; i++)
 		rc = iothread_add(t, h[i].fd, h[i].fn, h[i].opaque);
+	if (!rc && poll && poll->max_ns)
+		rc = iothread_set_poll(t, poll->max_ns, poll->poll, poll->notify, poll->opaque);
 	if (!rc)
 		rc = iothread_start(t);
 	if (rc) {

@@ -279,10 +279,20 @@ bool vq_enable_notify(struct virtqueue *vq)
 	if (vq->ready && !vq->broken) {
 		if (vq->event_idx)
 			store_u16(vq->avail_event, vq->last_avail);
+		else
+			store_u16(&vq->used_hdr[0], 0); /* NO_NOTIFY off */
 		/* Publish the kick request before re-reading avail idx (pairs with the driver's mb). */
 		fence_full();
 		more = load_u16(&vq->avail[1]) != vq->last_avail;
 	}
 	pthread_mutex_unlock(&vq->lock);
 	return more;
+}
+
+void vq_disable_notify(struct virtqueue *vq)
+{
+	pthread_mutex_lock(&vq->lock);
+	if (vq->ready && !vq->broken && !vq->event_idx)
+		store_u16(&vq->used_hdr[0], VRING_USED_F_NO_NOTIFY);
+	pthread_mutex_unlock(&vq->lock);
 }

@@ -131,3 +131,9 @@ bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vring
  * then re-check.  Returns true if work arrived meanwhile (pop again).
  */
 bool vq_enable_notify(struct virtqueue *vq);
+/*
+ * While the device polls the ring: ask the driver not to kick (NO_NOTIFY;
+ * with EVENT_IDX, avail_event is simply left behind).  A hint the driver
+ * may ignore, as the spec allows.
+ */
+void vq_disable_notify(struct virtqueue *vq);

@@ -90,6 +90,7 @@ run_keel 2 disk-unknown-key "unknown disk option 'colour'" run --kernel x --disk
 run_keel 2 disk-no-path "needs path=FILE" run --kernel x --disk cache=none
 run_keel 2 disk-bad-cache "cache=fast is not one of writeback, writethrough, none" run --kernel x --disk path=a,cache=fast
 run_keel 2 disk-bad-size "cache-size=lots is not a size" run --kernel x --disk path=a,cache-size=lots
+run_keel 2 disk-bad-poll "poll-us=5ms is not a busy-polling time" run --kernel x --disk path=a,poll-us=5ms
 run_keel 2 disk-bad-serial "serial=" run --kernel x --disk path=a,serial=123456789012345678901
 run_keel 2 disk-bad-format "only format=raw" run --kernel x --disk path=a,format=qcow2
 run_keel 1 disk-not-found "--disk /nonexistent/disk.img: No such file or directory" \

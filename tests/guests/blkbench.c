@@ -16,7 +16,8 @@
  * skipped while the device sets VRING_USED_F_NO_NOTIFY.
  *
  * Points: read and write at queue depth 1 and 32 (keeltest.blk.qd=N changes
- * the second; keeltest.blk.rw=read or =write runs only those), each a closed loop at a fixed depth: a warm-up of
+ * the second; keeltest.blk.rw=read or =write runs only those,
+ * keeltest.blk.depth=N only that depth), each a closed loop at a fixed depth: a warm-up of
  * keeltest.blk.warm_ms (200), then keeltest.blk.ms (2000) measured, or
  * keeltest.blk.ops completions if given.  Offsets are uniform random 4 KiB
  * blocks in the first keeltest.blk.span_mb MiB (default: the whole disk).
@@ -515,12 +516,14 @@ static __attribute__((noreturn)) void user_main(void)
 	if (qd < 1)
 		qd = 1;
 	const unsigned depths[2] = { 1, qd };
+	unsigned only_depth = (unsigned)param_u64("keeltest.blk.depth", 0); /* 0: both */
 	char rw[8];
 	bool only_read = param("keeltest.blk.rw", rw, sizeof(rw)) && !memcmp(rw, "read", 5);
 	bool only_write = param("keeltest.blk.rw", rw, sizeof(rw)) && !memcmp(rw, "write", 6);
 	for (unsigned w = only_write; w < (only_read ? 1u : 2u); w++)
 		for (unsigned i = 0; i < 2; i++)
-			run_point(w, depths[i], warm * tsc_khz, ops ? ~0ull : ms * tsc_khz, ops);
+			if (!only_depth || depths[i] == only_depth)
+				run_point(w, depths[i], warm * tsc_khz, ops ? ~0ull : ms * tsc_khz, ops);
 	print("blkbench: done\n");
 	guest_exit(failures ? EXIT_FAIL : EXIT_PASS);
 }

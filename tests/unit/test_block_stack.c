@@ -29,6 +29,7 @@ static void parse_good(void)
 	CHECK(!o.readonly);
 	CHECK_EQ(o.partition, 0);
 	CHECK_EQ(o.serial[0], 0);
+	CHECK_EQ(o.poll_us, BLK_POLL_US_DEFAULT);
 
 	char s2[] = "path=/a,,b.img,format=raw,cache=writethrough,cache-size=2G,readonly,partition=3,serial=ABC 123";
 	CHECK_EQ(blk_parse_disk_option(s2, &o, err, sizeof(err)), 0);
@@ -39,8 +40,9 @@ static void parse_good(void)
 	CHECK_EQ(o.partition, 3);
 	CHECK(!strcmp(o.serial, "ABC 123"));
 
-	char s3[] = "cache=none,path=x,readonly=off,serial=12345678901234567890";
+	char s3[] = "cache=none,path=x,readonly=off,serial=12345678901234567890,poll-us=0";
 	CHECK_EQ(blk_parse_disk_option(s3, &o, err, sizeof(err)), 0);
+	CHECK_EQ(o.poll_us, 0);
 	CHECK_EQ(o.cache, BLK_CACHE_NONE);
 	CHECK(!o.readonly);
 	CHECK_EQ(strlen(o.serial), 20);
@@ -68,6 +70,8 @@ static void parse_bad(void)
 		{ "path=a,serial=123456789012345678901", "must be 1 to 20 characters" },
 		{ "path=a,serial=", "must be 1 to 20 characters" },
 		{ "path=a,serial=a\tb", "printable ASCII only" },
+		{ "path=a,poll-us=1001", "poll-us=1001 is not a busy-polling time from 0 (off) to 1000 microseconds" },
+		{ "path=a,poll-us=-1", "poll-us=-1 is not a busy-polling time" },
 		{ "path=a,,", "needs path=FILE" }, /* ",," is a comma in the path; no path= then? it is: "a," */
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

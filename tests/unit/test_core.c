@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
-/* Guest-memory accessor bounds, CPUID shaping, and the VM-exit handler table. */
+/* Guest-memory accessor bounds, CPUID shaping, the VM-exit handler table, I/O-thread polling. */
 #include <asm/kvm_para.h>
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "cpuid.h"
 #include "device.h"
 #include "fake.h"
+#include "iothread.h"
 #include "layout.h"
 #include "unit.h"
 #include "vcpu.h"
@@ -266,10 +269,101 @@ static void exit_table(void)
 	fake_vm_free(exit_vm);
 }
 
+/*
+ * Adaptive busy-polling of an I/O thread: events that come soon after the
+ * thread slept open its window; while it spins, poll() finds work nobody
+ * signalled, with the device's notifications off; after the window they are
+ * back on; a sleep longer than the maximum closes the window again.
+ */
+struct spin_dev {
+	int efd;
+	atomic_uint events, polled;
+	atomic_bool work, notify_on, polled_with_notify_on;
+};
+
+static void spin_event(void *o)
+{
+	struct spin_dev *d = o;
+	uint64_t n;
+	(void)!read(d->efd, &n, sizeof(n));
+	atomic_fetch_add(&d->events, 1);
+}
+
+static bool spin_poll(void *o)
+{
+	struct spin_dev *d = o;
+	if (!atomic_exchange(&d->work, false))
+		return false;
+	if (atomic_load(&d->notify_on))
+		atomic_store(&d->polled_with_notify_on, true);
+	atomic_fetch_add(&d->polled, 1);
+	return true;
+}
+
+static bool spin_notify(void *o, bool on)
+{
+	struct spin_dev *d = o;
+	atomic_store(&d->notify_on, on);
+	return false;
+}
+
+/* Wait up to ms for *v to reach want. */
+static bool wait_for(atomic_uint *v, unsigned want, unsigned ms)
+{
+	for (unsigned i = 0; i < ms * 10 && atomic_load(v) < want; i++)
+		usleep(100);
+	return atomic_load(v) >= want;
+}
+
+static void iothread_polling(void)
+{
+	enum { MAX_NS = 200 * 1000 * 1000 }; /* long, so that the test's own delays stay well inside it */
+	static struct spin_dev d;
+	d.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	atomic_store(&d.notify_on, true);
+	struct iothread t;
+	CHECK_EQ(iothread_init(&t, "test-spin"), 0);
+	CHECK_EQ(iothread_add(&t, d.efd, spin_event, &d), 0);
+	CHECK_EQ(iothread_set_poll(&t, MAX_NS, spin_poll, spin_notify, &d), 0);
+	CHECK_EQ(iothread_start(&t), 0);
+	CHECK_EQ(iothread_set_poll(&t, MAX_NS, spin_poll, spin_notify, &d), -EBUSY);
+	/* Window 0: work nobody signals stays undone. */
+	atomic_store(&d.work, true);
+	usleep(20 * 1000);
+	CHECK_EQ(atomic_load(&d.polled), 0);
+	atomic_store(&d.work, false);
+	/* Sixteen quick events: the window doubles from 4 µs on each (to 131 ms). */
+	uint64_t one = 1;
+	for (unsigned i = 1; i <= 16; i++) {
+		CHECK_EQ(write(d.efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+		CHECK(wait_for(&d.events, i, 1000));
+	}
+	/* Spinning now: unsignalled work is found, with notifications off. */
+	atomic_store(&d.work, true);
+	CHECK(wait_for(&d.polled, 1, 1000));
+	CHECK(!atomic_load(&d.polled_with_notify_on));
+	CHECK(atomic_load(&t.poll_hits) >= 1);
+	/* The window runs out: notifications on again before the thread sleeps. */
+	for (unsigned i = 0; i < 5000 && !atomic_load(&d.notify_on); i++)
+		usleep(100);
+	CHECK(atomic_load(&d.notify_on));
+	/* Idle for longer than the maximum: the next event closes the window. */
+	usleep(MAX_NS / 1000 + 50 * 1000);
+	CHECK_EQ(write(d.efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	CHECK(wait_for(&d.events, 17, 1000));
+	usleep(1000);
+	atomic_store(&d.work, true);
+	usleep(20 * 1000);
+	CHECK_EQ(atomic_load(&d.polled), 1);
+	iothread_destroy(&t);
+	close(d.efd);
+}
+
 int main(void)
 {
 	RUN("core", guest_mem_bounds);
 	RUN("core", cpuid_shaping);
 	RUN("core", exit_table);
+	RUN("core", iothread_polling);
 	UNIT_EXIT();
 }
