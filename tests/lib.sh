@@ -48,8 +48,8 @@ fnv1a() {
 # (tests/lab/lab.sh).  There, and only there, a run that ends in a drive
 # timeout or a guest crash is run again, up to four attempts, and the PASS
 # line says so (PASS_DETAIL).  Tests that expect a crash must not use this.
-# (2-vCPU boots fail more often under keel than under QEMU in the lab: an
-# open bug: docs/known-issues.md.)
+# (2-vCPU boots fail there under keel as under QEMU's PC machine; whether
+# keel has a fault of its own is open: docs/known-issues.md.)
 run_vm() {
 	local log=$1 attempt why limit=0 a prev=
 	shift
