@@ -10,13 +10,13 @@
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
 #define ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a) - 1))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* In a spin-wait loop: tells the CPU (PAUSE), and a hypervisor's pause-loop exiting, we spin. */
 static inline void cpu_relax(void)
 {
 	__builtin_ia32_pause();
 }
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 #define KiB (1024ull)
 #define MiB (1024ull * KiB)

@@ -145,7 +145,8 @@ static inline struct blk_dev *blk_poll_layer(struct blk_dev *d)
  * of a second thread per request (see src/block/file.c).  It attaches,
  * watches blk_completion_fd() (-1: the stack cannot be polled) and calls
  * blk_poll() when the fd turns readable (or, spinning, when
- * blk_poll_pending() says so); it detaches before the stack closes.  While any poller is attached, only pollers complete requests.
+ * blk_poll_pending() says so); it detaches before the stack closes.
+ * While any poller is attached, only pollers complete requests.
  */
 static inline int blk_poll(struct blk_dev *d)
 {
@@ -221,7 +222,8 @@ struct blk_options {
  * [,readonly][,partition=N][,serial=S][,queues=Q][,poll-us=U]" into *o (path
  * points into s, which must outlive o; s is modified).  ",," is a comma inside
  * a value.  SIZE is bytes or has a K/M/G/T suffix, 1M to 1T; N is 1 to 1024;
- * S is 1 to 20 printable ASCII characters; Q 1 to 64; U 0 to 1000.  0, or -EINVAL with one clear sentence in err.
+ * S is 1 to 20 printable ASCII characters; Q 1 to 64; U 0 to 1000.  0, or
+ * -EINVAL with one clear sentence in err.
  */
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen);
 
