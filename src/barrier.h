@@ -23,6 +23,9 @@
  *                                  other side's suppression field)
  *   load_u16 / store_u16           one untorn access to a 16-bit field of
  *                                  guest-shared memory (not _Atomic there)
+ *   load_u32 / store_u32           the same for an aligned 32-bit field (a
+ *                                  packed ring's event suppression: offset
+ *                                  and flags read or written together)
  *   cas_release                    compare-and-swap, release on success
  *                                  (what was read before it is done),
  *                                  relaxed on failure
@@ -54,4 +57,14 @@ static inline uint16_t load_u16(const uint16_t *p)
 static inline void store_u16(uint16_t *p, uint16_t v)
 {
 	atomic_store_explicit((_Atomic uint16_t *)p, v, memory_order_relaxed);
+}
+
+static inline uint32_t load_u32(const uint32_t *p)
+{
+	return atomic_load_explicit((const _Atomic uint32_t *)p, memory_order_relaxed);
+}
+
+static inline void store_u32(uint32_t *p, uint32_t v)
+{
+	atomic_store_explicit((_Atomic uint32_t *)p, v, memory_order_relaxed);
 }

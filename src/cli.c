@@ -119,15 +119,25 @@ static int opt_kvm_fd(struct vm_config *c, const char *a, struct cli_error *e)
 	return 0;
 }
 
-static int opt_sandbox(struct vm_config *c, const char *a, struct cli_error *e)
+static int on_off(const char *a, bool *v, struct cli_error *e)
 {
 	if (!strcmp(a, "on"))
-		c->sandbox = true;
+		*v = true;
 	else if (!strcmp(a, "off"))
-		c->sandbox = false;
+		*v = false;
 	else
 		return usage_error(e, "'%s' is not one of on, off", a);
 	return 0;
+}
+
+static int opt_sandbox(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	return on_off(a, &c->sandbox, e);
+}
+
+static int opt_virtio_packed(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	return on_off(a, &c->virtio_packed, e);
 }
 
 static int opt_name(struct vm_config *c, const char *a, struct cli_error *e)
@@ -227,6 +237,7 @@ static const struct option_desc run_options[] = {
 	{ "disk", 'd', "SPEC", "virtio-blk disk, repeatable: path=FILE[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE][,readonly][,partition=N][,serial=S][,queues=N][,poll-us=N]", opt_disk },
 	{ "rng", 0, NULL, "virtio-rng entropy device fed from getrandom()", opt_rng },
 	{ "virtio-console", 0, "stdio|FILE", "virtio-console (hvc0): output to FILE, or stdio (then it takes the terminal's input)", opt_virtio_console },
+	{ "virtio-packed", 0, "on|off", "offer packed virtqueues (VIRTIO_F_RING_PACKED) to virtio drivers (default: off)", opt_virtio_packed },
 	{ "on-reboot", 0, "ACTION", "when the guest reboots: restart (default) or exit with status 0", opt_on_reboot },
 	{ "debug-exit", 0, NULL, "port 0xf4 exits keel with status (value << 1) | 1, as QEMU's isa-debug-exit", opt_debug_exit },
 	{ "kvm-fd", 0, "N", "use this already-open /dev/kvm descriptor; keel then opens nothing under /dev", opt_kvm_fd },

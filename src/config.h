@@ -33,6 +33,7 @@ struct vm_config {
 	struct blk_options disks[KEEL_MAX_DISKS]; /* --disk, in order */
 	unsigned nr_disks;
 	bool rng;                          /* --rng: virtio-rng */
+	bool virtio_packed;                /* --virtio-packed on: offer packed virtqueues */
 	const char *virtio_console;        /* --virtio-console stdio|FILE; NULL: none */
 	bool virtio_console_stdio;
 	const char *trace_events; /* --trace: events enabled from the start (set_event syntax) */

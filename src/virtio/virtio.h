@@ -25,6 +25,7 @@ struct vm_config;
 #define VIRTIO_F_INDIRECT_DESC 28
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_RING_PACKED 34
 
 /* Device status bits. */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1

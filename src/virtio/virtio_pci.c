@@ -268,8 +268,12 @@ static void device_reset(struct virtio_pci *vp)
 
 static uint64_t offered_features(const struct virtio_pci *vp)
 {
-	return vp->vd.features | 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_INDIRECT_DESC |
-	       1ull << VIRTIO_F_EVENT_IDX;
+	uint64_t f = vp->vd.features | 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_INDIRECT_DESC |
+		     1ull << VIRTIO_F_EVENT_IDX;
+	/* Packed rings on request (--virtio-packed), as QEMU's packed=on; harnesses choose themselves. */
+	if (!vp->vd.vm || vp->vd.vm->cfg->virtio_packed)
+		f |= 1ull << VIRTIO_F_RING_PACKED;
+	return f;
 }
 
 /* Enable queue q with the addresses the driver wrote.  Lock held. */
@@ -280,7 +284,8 @@ static void enable_queue(struct virtio_pci *vp, unsigned q)
 	uint64_t avail = (uint64_t)r->driver[1] << 32 | r->driver[0];
 	uint64_t used = (uint64_t)r->device[1] << 32 | r->device[0];
 	bool event_idx = vp->driver_features & (1ull << VIRTIO_F_EVENT_IDX);
-	if (vq_enable(&vp->vd.vq[q], r->size, desc, avail, used, event_idx)) {
+	bool packed = vp->driver_features & (1ull << VIRTIO_F_RING_PACKED);
+	if (vq_enable(&vp->vd.vq[q], r->size, desc, avail, used, event_idx, packed)) {
 		log_debug("%s: queue %u: rings not in guest RAM or misaligned; not enabled", vp->name, q);
 		return;
 	}
@@ -366,8 +371,9 @@ static void common_write(struct virtio_pci *vp, unsigned off, unsigned size, uin
 	case 1 << 8 | VPC_STATUS: reset = write_status(vp, (uint8_t)v, &start); break;
 	case 2 << 8 | VPC_Q_SELECT: vp->queue_select = (uint16_t)v; break;
 	case 2 << 8 | VPC_Q_SIZE:
-		/* Any power of two up to the maximum; others are ignored. */
-		if (q_writable && v && v <= vp->vd.queue_max_size && !(v & (v - 1)))
+		/* Up to the maximum, a power of two unless the rings are packed; others are ignored. */
+		if (q_writable && v && v <= vp->vd.queue_max_size &&
+		    (!(v & (v - 1)) || (vp->driver_features & (1ull << VIRTIO_F_RING_PACKED))))
 			q->size = (uint16_t)v;
 		break;
 	case 2 << 8 | VPC_Q_MSIX_VECTOR:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../barrier.h"
+#include "vq_internal.h"
 
 static const char *const error_names[VQ_NR_ERRORS] = {
 	[VQ_OK] = "ok",
@@ -20,6 +21,7 @@ static const char *const error_names[VQ_NR_ERRORS] = {
 	[VQ_ERR_NESTED] = "nested indirect descriptor",
 	[VQ_ERR_TOO_MANY] = "too many buffers in one chain",
 	[VQ_ERR_LEN_OVERFLOW] = "chain length overflows",
+	[VQ_ERR_CHAIN_LEN] = "descriptor chain longer than the ring",
 };
 
 const char *vq_error_name(enum vq_error e)
@@ -44,18 +46,20 @@ void vq_reset(struct virtqueue *vq)
 	pthread_mutex_lock(&vq->lock);
 	vq->size = 0;
 	vq->desc_gpa = vq->avail_gpa = vq->used_gpa = 0;
-	vq->event_idx = vq->ready = vq->broken = false;
+	vq->event_idx = vq->packed = vq->ready = vq->broken = false;
 	vq->desc = NULL;
 	vq->avail = vq->used_hdr = vq->avail_event = NULL;
 	vq->used_ring = NULL;
+	vq->ring = NULL;
+	vq->driver_event = vq->device_event = NULL;
 	vq->last_avail = vq->used_idx = vq->signalled_used = 0;
+	vq->avail_wrap = vq->used_wrap = false;
 	vq->signalled_valid = false;
 	vq->generation++;
 	pthread_mutex_unlock(&vq->lock);
 }
 
-int vq_enable(struct virtqueue *vq, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
-	      bool event_idx)
+static int split_enable(struct virtqueue *vq, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used)
 {
 	/* Split rings: a power of two, descriptor table 16-aligned, avail 2-aligned, used 4-aligned. */
 	if (size == 0 || size > VQ_MAX_SIZE || (size & (size - 1)) || (desc & 15) || (avail & 1) ||
@@ -71,44 +75,38 @@ int vq_enable(struct virtqueue *vq, uint16_t size, uint64_t desc, uint64_t avail
 		vq->errors[VQ_ERR_RING_ADDR]++;
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&vq->lock);
-	vq->size = size;
-	vq->desc_gpa = desc;
-	vq->avail_gpa = avail;
-	vq->used_gpa = used;
-	vq->event_idx = event_idx;
 	vq->desc = d;
 	vq->avail = a;
 	vq->used_hdr = u;
 	vq->used_ring = (struct vring_used_elem *)((uint8_t *)u + 4);
 	vq->avail_event = (uint16_t *)((uint8_t *)u + 4 + 8ull * size);
-	vq->last_avail = vq->used_idx = vq->signalled_used = 0;
-	vq->signalled_valid = false;
-	vq->broken = false;
-	vq->ready = true;
-	vq->generation++; /* nothing popped before this enable may complete into the new ring */
-	pthread_mutex_unlock(&vq->lock);
 	return 0;
 }
 
-/*
- * One copy of a descriptor the guest may be rewriting: every byte is read
- * exactly once (volatile), whatever the table's alignment, and only the
- * copy is used afterwards.
- */
-static struct vring_desc read_desc(const struct vring_desc *p)
+int vq_enable(struct virtqueue *vq, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
+	      bool event_idx, bool packed)
 {
-	const volatile uint8_t *src = (const volatile uint8_t *)p;
-	uint8_t b[sizeof(struct vring_desc)];
-	for (size_t i = 0; i < sizeof(b); i++)
-		b[i] = src[i];
-	struct vring_desc d;
-	memcpy(&d, b, sizeof(d));
-	return d;
+	pthread_mutex_lock(&vq->lock);
+	int r = packed ? packed_enable(vq, size, desc, avail, used) : split_enable(vq, size, desc, avail, used);
+	if (!r) {
+		vq->size = size;
+		vq->desc_gpa = desc;
+		vq->avail_gpa = avail;
+		vq->used_gpa = used;
+		vq->event_idx = event_idx;
+		vq->packed = packed;
+		vq->last_avail = vq->used_idx = vq->signalled_used = 0;
+		vq->avail_wrap = vq->used_wrap = true; /* packed: both wrap counters start at 1 */
+		vq->signalled_valid = false;
+		vq->broken = false;
+		vq->ready = true;
+		vq->generation++; /* nothing popped before this enable may complete into the new ring */
+	}
+	pthread_mutex_unlock(&vq->lock);
+	return r;
 }
 
-/* A malformed chain: the head is still completed (with an error), but no buffer of it is used. */
-static int fail(struct virtqueue *vq, struct vq_elem *e, enum vq_error err)
+int vq_fail(struct virtqueue *vq, struct vq_elem *e, enum vq_error err)
 {
 	vq->errors[err]++;
 	e->error = err;
@@ -117,32 +115,68 @@ static int fail(struct virtqueue *vq, struct vq_elem *e, enum vq_error err)
 	return 1;
 }
 
+enum vq_error vq_add_buf(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov, unsigned max_iov,
+			 struct vq_chain *c, uint64_t addr, uint32_t len, bool write)
+{
+	if (len == 0)
+		return VQ_ERR_ZERO_LEN;
+	void *p = gm_ptr(vq->mem, addr, len);
+	if (!p)
+		return VQ_ERR_BUF_ADDR;
+	if (!write && c->seen_write)
+		return VQ_ERR_ORDER;
+	if (c->n >= max_iov)
+		return VQ_ERR_TOO_MANY;
+	if ((write ? c->in_len : c->out_len) + len > UINT32_MAX)
+		return VQ_ERR_LEN_OVERFLOW;
+	/* Counted only once its iovec entry exists: nr_out + nr_in == entries filled. */
+	iov[c->n].iov_base = p;
+	iov[c->n].iov_len = len;
+	c->n++;
+	if (write) {
+		c->seen_write = true;
+		c->in_len += len;
+		e->nr_in++;
+	} else {
+		c->out_len += len;
+		e->nr_out++;
+	}
+	return VQ_OK;
+}
+
+void vq_chain_done(struct vq_elem *e, const struct vq_chain *c)
+{
+	e->out_len = (uint32_t)c->out_len;
+	e->in_len = (uint32_t)c->in_len;
+}
+
 bool vq_has_avail(struct virtqueue *vq)
 {
 	pthread_mutex_lock(&vq->lock);
-	bool r = vq->ready && !vq->broken && load_u16(&vq->avail[1]) != vq->last_avail;
+	bool r = vq->ready && !vq->broken &&
+		 (vq->packed ? packed_has_avail(vq) : load_u16(&vq->avail[1]) != vq->last_avail);
 	pthread_mutex_unlock(&vq->lock);
 	return r;
 }
 
-static int pop_locked(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov, unsigned max_iov);
+static int split_pop(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov, unsigned max_iov);
 
 int vq_pop(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov, unsigned max_iov)
 {
 	/* Under the lock so that a reset from a vCPU thread never runs in the middle of a pop. */
 	pthread_mutex_lock(&vq->lock);
-	int r = pop_locked(vq, e, iov, max_iov);
+	memset(e, 0, sizeof(*e));
+	int r = 0;
+	if (vq->ready && vq->broken)
+		r = -EIO;
+	else if (vq->ready)
+		r = vq->packed ? packed_pop(vq, e, iov, max_iov) : split_pop(vq, e, iov, max_iov);
 	pthread_mutex_unlock(&vq->lock);
 	return r;
 }
 
-static int pop_locked(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov, unsigned max_iov)
+static int split_pop(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov, unsigned max_iov)
 {
-	memset(e, 0, sizeof(*e));
-	if (!vq->ready)
-		return 0;
-	if (vq->broken)
-		return -EIO;
 	uint16_t avail_idx = load_u16(&vq->avail[1]);
 	uint16_t pending = (uint16_t)(avail_idx - vq->last_avail);
 	if (pending == 0)
@@ -165,61 +199,40 @@ static int pop_locked(struct virtqueue *vq, struct vq_elem *e, struct iovec *iov
 	e->generation = vq->generation;
 
 	const struct vring_desc *table = vq->desc;
-	unsigned table_size = vq->size, idx = head, visited = 0, n = 0;
-	bool indirect = false, seen_write = false;
-	uint64_t out_len = 0, in_len = 0;
+	unsigned table_size = vq->size, idx = head, visited = 0;
+	bool indirect = false;
+	struct vq_chain c = { 0 };
 	for (;;) {
 		/* Every step visits a new entry of the current table: at most table_size steps. */
 		if (++visited > table_size)
-			return fail(vq, e, VQ_ERR_LOOP);
-		struct vring_desc d = read_desc(&table[idx]);
+			return vq_fail(vq, e, VQ_ERR_LOOP);
+		struct vring_desc d;
+		vq_copy_desc(&d, &table[idx]);
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (indirect)
-				return fail(vq, e, VQ_ERR_NESTED);
+				return vq_fail(vq, e, VQ_ERR_NESTED);
 			if ((d.flags & VRING_DESC_F_NEXT) || visited != 1 || d.len == 0 || d.len % 16 ||
 			    d.len / 16 > VQ_MAX_SIZE)
-				return fail(vq, e, VQ_ERR_INDIRECT);
+				return vq_fail(vq, e, VQ_ERR_INDIRECT);
 			table = gm_ptr(vq->mem, d.addr, d.len);
 			if (!table)
-				return fail(vq, e, VQ_ERR_INDIRECT);
+				return vq_fail(vq, e, VQ_ERR_INDIRECT);
 			table_size = d.len / 16;
 			indirect = true;
 			idx = 0;
 			visited = 0;
 			continue;
 		}
-		if (d.len == 0)
-			return fail(vq, e, VQ_ERR_ZERO_LEN);
-		void *p = gm_ptr(vq->mem, d.addr, d.len);
-		if (!p)
-			return fail(vq, e, VQ_ERR_BUF_ADDR);
-		bool write = d.flags & VRING_DESC_F_WRITE;
-		if (!write && seen_write)
-			return fail(vq, e, VQ_ERR_ORDER);
-		if (n >= max_iov)
-			return fail(vq, e, VQ_ERR_TOO_MANY);
-		if ((write ? in_len : out_len) + d.len > UINT32_MAX)
-			return fail(vq, e, VQ_ERR_LEN_OVERFLOW);
-		/* Counted only once its iovec entry exists: nr_out + nr_in == entries filled. */
-		iov[n].iov_base = p;
-		iov[n].iov_len = d.len;
-		n++;
-		if (write) {
-			seen_write = true;
-			in_len += d.len;
-			e->nr_in++;
-		} else {
-			out_len += d.len;
-			e->nr_out++;
-		}
+		enum vq_error err = vq_add_buf(vq, e, iov, max_iov, &c, d.addr, d.len, d.flags & VRING_DESC_F_WRITE);
+		if (err)
+			return vq_fail(vq, e, err);
 		if (!(d.flags & VRING_DESC_F_NEXT))
 			break;
 		idx = d.next;
 		if (idx >= table_size)
-			return fail(vq, e, VQ_ERR_NEXT_RANGE);
+			return vq_fail(vq, e, VQ_ERR_NEXT_RANGE);
 	}
-	e->out_len = (uint32_t)out_len;
-	e->in_len = (uint32_t)in_len;
+	vq_chain_done(e, &c);
 	return 1;
 }
 
@@ -244,14 +257,8 @@ static bool should_notify(struct virtqueue *vq)
 	return !valid || need_event(used_event, vq->used_idx, old);
 }
 
-bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vring_used_elem *elems,
-		   unsigned n)
+static bool split_push(struct virtqueue *vq, const struct vq_used *elems, unsigned n)
 {
-	pthread_mutex_lock(&vq->lock);
-	if (!vq->ready || n == 0 || generation != vq->generation || n > vq->size) {
-		pthread_mutex_unlock(&vq->lock);
-		return false;
-	}
 	for (unsigned i = 0; i < n; i++) {
 		volatile struct vring_used_elem *u = &vq->used_ring[(uint16_t)(vq->used_idx + i) & (vq->size - 1)];
 		u->id = elems[i].id;
@@ -261,14 +268,22 @@ bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vring
 	/* The used entries are visible before the index that publishes them. */
 	fence_release();
 	store_u16(&vq->used_hdr[1], vq->used_idx);
-	bool notify = should_notify(vq);
+	return should_notify(vq);
+}
+
+bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vq_used *elems, unsigned n)
+{
+	pthread_mutex_lock(&vq->lock);
+	bool notify = false;
+	if (vq->ready && n && generation == vq->generation && n <= vq->size)
+		notify = vq->packed ? packed_push(vq, elems, n) : split_push(vq, elems, n);
 	pthread_mutex_unlock(&vq->lock);
 	return notify;
 }
 
 bool vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t len)
 {
-	struct vring_used_elem u = { .id = e->head, .len = len };
+	struct vq_used u = { .id = e->head, .ndesc = e->ndesc, .len = len };
 	return vq_push_batch(vq, e->generation, &u, 1);
 }
 
@@ -276,7 +291,9 @@ bool vq_enable_notify(struct virtqueue *vq)
 {
 	pthread_mutex_lock(&vq->lock);
 	bool more = false;
-	if (vq->ready && !vq->broken) {
+	if (vq->ready && !vq->broken && vq->packed) {
+		more = packed_enable_notify(vq);
+	} else if (vq->ready && !vq->broken) {
 		if (vq->event_idx)
 			store_u16(vq->avail_event, vq->last_avail);
 		else
@@ -292,7 +309,9 @@ bool vq_enable_notify(struct virtqueue *vq)
 void vq_disable_notify(struct virtqueue *vq)
 {
 	pthread_mutex_lock(&vq->lock);
-	if (vq->ready && !vq->broken && !vq->event_idx)
+	if (vq->ready && !vq->broken && vq->packed)
+		packed_disable_notify(vq);
+	else if (vq->ready && !vq->broken && !vq->event_idx)
 		store_u16(&vq->used_hdr[0], VRING_USED_F_NO_NOTIFY);
 	pthread_mutex_unlock(&vq->lock);
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The virtqueue core: split virtqueues (virtio 1.x section 2.7) as seen by
- * the device, with indirect descriptors and EVENT_IDX.  The rings live in
+ * The virtqueue core: split virtqueues (virtio 1.x section 2.7) and packed
+ * virtqueues (section 2.8, in packed.c) as seen by the device, with
+ * indirect descriptors and EVENT_IDX.  Devices use one API for both.  The
+ * rings live in
  * guest memory and the guest is hostile: every ring and descriptor access
  * goes through gm_ptr(), every shared field is read once into a local and
  * validated before use, and every walk is bounded.
@@ -36,11 +38,33 @@ struct vring_used_elem {
 };
 static_assert(sizeof(struct vring_used_elem) == 8, "virtio used element layout");
 
+/* A packed ring's descriptor (also the layout of its indirect tables). */
+struct vring_packed_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id;
+	uint16_t flags;
+};
+static_assert(sizeof(struct vring_packed_desc) == 16, "virtio packed descriptor layout");
+
+/* A packed ring's event suppression structure (driver's and device's). */
+struct vring_packed_event {
+	uint16_t off_wrap; /* descriptor ring offset, wrap counter in bit 15 */
+	uint16_t flags;
+};
+static_assert(sizeof(struct vring_packed_event) == 4, "virtio packed event suppression layout");
+
 #define VRING_DESC_F_NEXT 1
 #define VRING_DESC_F_WRITE 2
 #define VRING_DESC_F_INDIRECT 4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
 #define VRING_USED_F_NO_NOTIFY 1
+#define VRING_PACKED_DESC_F_AVAIL (1u << 7)
+#define VRING_PACKED_DESC_F_USED (1u << 15)
+#define VRING_PACKED_EVENT_ENABLE 0
+#define VRING_PACKED_EVENT_DISABLE 1
+#define VRING_PACKED_EVENT_DESC 2 /* only with EVENT_IDX: at the descriptor off_wrap names */
+#define VRING_PACKED_EVENT_WRAP (1u << 15)
 
 /* Why a chain was refused (for messages, counters and tests). */
 enum vq_error {
@@ -57,6 +81,7 @@ enum vq_error {
 	VQ_ERR_NESTED,        /* indirect descriptor inside an indirect table */
 	VQ_ERR_TOO_MANY,      /* more buffers than the caller's iovec array */
 	VQ_ERR_LEN_OVERFLOW,  /* total length overflows 32 bits */
+	VQ_ERR_CHAIN_LEN,     /* packed: chain longer than the ring: needs reset */
 	VQ_NR_ERRORS
 };
 
@@ -69,16 +94,27 @@ struct virtqueue {
 	uint16_t size;
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	bool event_idx; /* VIRTIO_F_RING_EVENT_IDX negotiated */
+	bool packed;    /* VIRTIO_F_RING_PACKED negotiated */
 	bool ready;
-	/* Host views of the rings, checked once when the queue is enabled. */
+	/* Host views of the split rings, checked once when the queue is enabled. */
 	struct vring_desc *desc;
 	uint16_t *avail;                 /* flags, idx, ring[size], used_event */
 	uint16_t *used_hdr;              /* flags, idx */
 	struct vring_used_elem *used_ring;
 	uint16_t *avail_event;
-	/* Device-private indices. */
+	/* Host views of a packed ring (desc_gpa, avail_gpa = driver area, used_gpa = device area). */
+	struct vring_packed_desc *ring;
+	struct vring_packed_event *driver_event; /* the driver's wishes about interrupts */
+	struct vring_packed_event *device_event; /* ours about kicks */
+	/*
+	 * Device-private indices.  Split: free-running 16-bit indices.  Packed:
+	 * positions in the ring (0 .. size-1) with wrap counters; signalled_used
+	 * is then a position in the doubled ring (see packed.c).
+	 */
 	uint16_t last_avail; /* next avail entry to pop (popper only) */
 	uint16_t used_idx;   /* next used entry to fill (under lock) */
+	bool avail_wrap;     /* packed: driver ring wrap counter (popper only) */
+	bool used_wrap;      /* packed: used ring wrap counter (under lock) */
 	uint16_t signalled_used; /* used idx at the last interrupt (under lock) */
 	bool signalled_valid;
 	bool broken; /* ring-level corruption seen: stop until reset */
@@ -88,7 +124,8 @@ struct virtqueue {
 
 /* One popped request: the head to complete, and its buffers split by direction. */
 struct vq_elem {
-	uint16_t head;
+	uint16_t head;  /* split: the chain's head; packed: its buffer id */
+	uint16_t ndesc; /* packed: ring descriptors the chain took (the used entry skips them) */
 	uint32_t generation; /* the queue's generation when popped */
 	unsigned nr_out; /* device-readable buffers: iov[0 .. nr_out) */
 	unsigned nr_in;  /* device-writable buffers: iov[nr_out .. nr_out + nr_in) */
@@ -98,9 +135,13 @@ struct vq_elem {
 
 void vq_init(struct virtqueue *vq, const struct guest_mem *mem);
 void vq_destroy(struct virtqueue *vq);
-/* Enable the queue at the addresses the driver gave.  0, or -EINVAL if a ring is not in RAM. */
+/*
+ * Enable the queue at the addresses the driver gave (packed: desc is the
+ * descriptor ring, avail the driver area, used the device area).  0, or
+ * -EINVAL if a ring is not in RAM, misaligned, or the size is not allowed.
+ */
 int vq_enable(struct virtqueue *vq, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
-	      bool event_idx);
+	      bool event_idx, bool packed);
 /* Back to the reset state (queue disabled, indices zero). */
 void vq_reset(struct virtqueue *vq);
 
@@ -122,9 +163,14 @@ bool vq_has_avail(struct virtqueue *vq);
  * any thread.  A request popped before the queue was reset is dropped.
  */
 bool vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t len);
+/* A completion for vq_push_batch(). */
+struct vq_used {
+	uint16_t id;
+	uint16_t ndesc; /* packed only */
+	uint32_t len;
+};
 /* Push n completions of one generation, one interrupt decision for all. */
-bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vring_used_elem *elems,
-		   unsigned n);
+bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vq_used *elems, unsigned n);
 
 /*
  * Before sleeping: ask the driver for a kick (clear NO_NOTIFY or set avail_event),
@@ -133,7 +179,7 @@ bool vq_push_batch(struct virtqueue *vq, uint32_t generation, const struct vring
 bool vq_enable_notify(struct virtqueue *vq);
 /*
  * While the device polls the ring: ask the driver not to kick (NO_NOTIFY;
- * with EVENT_IDX, avail_event is simply left behind).  A hint the driver
- * may ignore, as the spec allows.
+ * with EVENT_IDX, avail_event is simply left behind; packed: DISABLE).
+ * A hint the driver may ignore, as the spec allows.
  */
 void vq_disable_notify(struct virtqueue *vq);

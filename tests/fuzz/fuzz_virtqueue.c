@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer harness for the virtqueue core alone: the input becomes the
- * guest's descriptor table, avail ring and indirect tables; the harness
- * pops every chain (bounded) and completes each, checking that every iovec
- * lies in guest RAM and within the caller's array.
+ * guest's descriptor table, avail ring and indirect tables (packed: the
+ * descriptor ring, event areas and indirect tables); the harness pops every
+ * chain (bounded) and completes each, checking that every iovec lies in
+ * guest RAM and within the caller's array.  The first byte picks EVENT_IDX
+ * (bit 0) and a packed ring of 13 entries (bit 1).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,8 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(mem.host + 0x1000, data, size < 0x1f000 ? size : 0x1f000);
 	struct virtqueue vq;
 	vq_init(&vq, &mem);
-	bool event_idx = size && (data[0] & 1);
-	if (vq_enable(&vq, QSIZE, 0x1000, 0x2000, 0x3000, event_idx))
+	bool event_idx = size && (data[0] & 1), packed = size && (data[0] & 2);
+	uint16_t qsize = packed ? 13 : QSIZE;
+	if (vq_enable(&vq, qsize, 0x1000, 0x2000, 0x3000, event_idx, packed))
 		abort();
 	for (int i = 0; i < 64; i++) {
 		struct vq_elem e;
@@ -40,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* wrote past the caller's array */
 		if (r <= 0)
 			break;
-		if (e.head >= QSIZE)
+		if (packed ? e.ndesc == 0 || e.ndesc > qsize : e.head >= qsize)
 			abort();
 		for (unsigned k = 0; e.error == VQ_OK && k < e.nr_out + e.nr_in; k++) {
 			uint8_t *p = iov[k].iov_base;

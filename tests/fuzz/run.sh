@@ -35,6 +35,18 @@ seed_part() {
 	rm -f "$img"
 }
 
+# A seed for fuzz_virtqueue's packed mode (first byte 0x03: EVENT_IDX and a
+# packed ring at guest 0x1000): a 3-descriptor chain, then an indirect one
+# whose table (guest 0x8000) holds a readable and a writable buffer.
+seed_packed() {
+	local f=$1/seed-packed.tmp
+	rm -f "$f"; truncate -s $((0x7020)) "$f"
+	pd() { printf '%s' "$(le64 "$1")$(le32 "$2")$(le32 $(($3 | $4 << 16)))"; } # addr len id flags
+	put "$f" 0 "$(pd 0x5003 16 0 0x81)$(pd 0x6000 32 0 0x83)$(pd 0x7000 8 1 0x82)$(pd 0x8000 32 2 0x84)"
+	put "$f" $((0x7000)) "$(pd 0x9000 16 0 0)$(pd 0x9100 16 0 2)"
+	mv "$f" "$1/seed-packed"
+}
+
 for bin in "$FUZZ"/fuzz_*; do
 	[ -x "$bin" ] && [ "${bin%.d}" = "$bin" ] || continue
 	name=$(basename "$bin")
@@ -42,6 +54,9 @@ for bin in "$FUZZ"/fuzz_*; do
 	mkdir -p "$corpus" "$LOGS/crashes"
 	if [ "$name" = fuzz_boot ]; then
 		cp -n "$GUESTS"/*.bzImage "$GUESTS"/*.elf "$corpus/" 2>/dev/null
+	fi
+	if [ "$name" = fuzz_virtqueue ] && [ ! -e "$corpus/seed-packed" ]; then
+		seed_packed "$corpus"
 	fi
 	if [ "$name" = fuzz_part ] && [ ! -e "$corpus/seed-gpt" ]; then
 		seed_part "$corpus"

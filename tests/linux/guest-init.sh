@@ -5,7 +5,7 @@
 # "KEEL-CHECK name ok|FAIL detail", then talks over the serial console: it
 # prints KEEL-READY, reads one line, echoes it as KEEL-ECHO:<line> and obeys
 # it (poweroff, reboot).  With keel.storage=1 it first runs the virtio
-# storage test (see storage_test below); with keel.cpuinfo=1 it prints what
+# storage test (see storage_test below; keel.packed=1: over packed rings); with keel.cpuinfo=1 it prints what
 # the guest sees of its CPU (KEEL-CPUINFO lines), for comparing VMMs.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -19,6 +19,7 @@ for w in $(cat /proc/cmdline); do
 	keel.mem=*) want_mem=${w#*=} ;;
 	keel.date=*) want_date=${w#*=} ;;
 	keel.storage=*) storage=${w#*=} ;;
+	keel.packed=*) want_packed=${w#*=} ;;
 	keel.cpuinfo=*) cpuinfo=${w#*=} ;;
 	esac
 done
@@ -82,6 +83,12 @@ storage_test() {
 		"vda write_cache: $(cat /sys/block/vda/queue/write_cache)"
 	check virtio-blk-discard "$([ "$(cat /sys/block/vda/queue/discard_max_bytes)" -gt 0 ] && echo 1)" \
 		"discard_max_bytes $(cat /sys/block/vda/queue/discard_max_bytes)"
+	# Feature bit 34 (VIRTIO_F_RING_PACKED) as negotiated, on every virtio device: keel.packed=1 wants it.
+	rings=
+	for f in /sys/bus/virtio/devices/*/features; do rings="$rings$(cut -c35 "$f")"; done
+	want_rings=$(echo "$rings" | tr 01 "${want_packed:-0}${want_packed:-0}")
+	check virtio-ring-layout "$([ -n "$rings" ] && [ "$rings" = "$want_rings" ] && echo 1)" \
+		"bit 34 per device: $rings (packed wanted: ${want_packed:-0})"
 
 	printf 'o\nn\np\n1\n2048\n\nw\n' | fdisk /dev/vda >/dev/null 2>&1
 	partprobe /dev/vda 2>/dev/null

@@ -64,9 +64,13 @@ fi
 # virtio: three disks (writeback, writethrough, read-only), entropy and a
 # virtio console; the guest partitions, formats and fills the disks, then the
 # host checks the images with e2fsck and reads the files back with debugfs.
-# storage_test NAME CPUS BOOTS: BOOTS is 2 to reboot once in between.
+# storage_test NAME CPUS BOOTS [KEEL OPTIONS]: BOOTS is 2 to reboot once in
+# between; --virtio-packed on among the options makes the guest check that
+# every device runs packed rings.
 storage_test() {
-	local name=$1 cpus=$2 boots=$3 dir a b c cb steps
+	local name=$1 cpus=$2 boots=$3 dir a b c cb steps packed=0
+	shift 3
+	[[ " $* " = *" --virtio-packed on "* ]] && packed=1
 	dir=$(mktemp -d)
 	a=$dir/a.img b=$dir/b.img c=$dir/c.img
 	truncate -s 64M "$a" && truncate -s 32M "$b" && truncate -s 4M "$c"
@@ -75,9 +79,9 @@ storage_test() {
 	# A reboot rebuilds every virtio device on the same open disks.
 	steps=(-x KEEL-STORAGE-DONE -x KEEL-READY)
 	[ "$boots" = 2 ] && steps+=(-s 'reboot\n' -x 'guest rebooted; restarting' -x KEEL-STORAGE-DONE -x KEEL-READY)
-	LINUX_DRIVE_TIMEOUT=$((boots * 90)) LINUX_EXTRA_CMDLINE=keel.storage=1 linux_boot "$name" "$cpus" 256 "${steps[@]}" \
-		-s 'poweroff\n' -x 'KEEL-ECHO:poweroff' -- --disk "path=$a,serial=keel-disk-a" \
-		--disk "path=$b,cache=writethrough" --disk "path=$c,readonly" --rng --virtio-console "$dir/hvc.out"
+	LINUX_DRIVE_TIMEOUT=$((boots * 90)) LINUX_EXTRA_CMDLINE="keel.storage=1 keel.packed=$packed" linux_boot "$name" "$cpus" 256 \
+		"${steps[@]}" -s 'poweroff\n' -x 'KEEL-ECHO:poweroff' -- --disk "path=$a,serial=keel-disk-a" \
+		--disk "path=$b,cache=writethrough" --disk "path=$c,readonly" --rng --virtio-console "$dir/hvc.out" "$@"
 	[ $rc -eq 0 ] || expect "exit status $rc, expected 0"
 	[ "$(grep -c KEEL-STORAGE-DONE "$log")" -eq "$boots" ] || expect "the storage test ran $(grep -c KEEL-STORAGE-DONE "$log") times, expected $boots"
 	[ "$cpus" = 1 ] || grep -q "smpboot: Total of $cpus processors activated" "$log" || expect "the kernel did not bring up $cpus CPUs"
@@ -105,5 +109,7 @@ storage_test() {
 	rm -rf "$dir"
 }
 [ "${LINUX_SET:-all}" != smp ] && storage_test linux-virtio-storage 1 2
+# The same over packed virtqueues (one boot).
+[ "${LINUX_SET:-all}" != smp ] && storage_test linux-virtio-packed 1 1 --virtio-packed on
 # SMP: two vCPUs, two virtio-blk queues, the storage test once.
 set_smp && [ "${LINUX_TESTS:-all}" = all ] && storage_test linux-2cpu-storage 2 1

@@ -40,6 +40,7 @@ static void defaults(void)
 	CHECK_EQ(c.kvm_fd, -1);
 	CHECK(c.sandbox);
 	CHECK(!c.debug_exit);
+	CHECK(!c.virtio_packed);
 }
 
 static void every_option(void)
@@ -47,8 +48,9 @@ static void every_option(void)
 	struct vm_config c;
 	CHECK_EQ(parse(&c, ARGS("-k", "vmlinuz", "-i", "rd", "-a", "quiet", "-c", "4", "-m", "2G", "--serial",
 				"file:/tmp/out", "--on-reboot", "exit", "--debug-exit", "--kvm-fd", "3", "--sandbox",
-				"off", "--name", "web-1", "-q")),
+				"off", "--name", "web-1", "--virtio-packed", "on", "-q")),
 		 0);
+	CHECK(c.virtio_packed);
 	CHECK(!strcmp(c.kernel, "vmlinuz") && !strcmp(c.initrd, "rd") && !strcmp(c.cmdline, "quiet"));
 	CHECK_EQ(c.cpus, 4);
 	CHECK_EQ(c.memory, 2ull << 30);
@@ -91,6 +93,7 @@ static void errors(void)
 	bad(ARGS("-k", "k", "--serial", "file:"), "not one of");
 	bad(ARGS("-k", "k", "--on-reboot", "poweroff"), "not one of restart, exit");
 	bad(ARGS("-k", "k", "--sandbox", "maybe"), "not one of on, off");
+	bad(ARGS("-k", "k", "--virtio-packed", "yes"), "--virtio-packed: 'yes' is not one of on, off");
 	bad(ARGS("-k", "k", "--kvm-fd", "x"), "not a file descriptor");
 	bad(ARGS("-k", "k", "--name", "a/b"), "may only hold letters");
 	bad(ARGS("-k", "k", "--name", ".hidden"), "may only hold");
@@ -108,7 +111,7 @@ static void help_lists_every_option(void)
 	fclose(f);
 	static const char *const names[] = { "--kernel", "--initrd", "--cmdline", "--cpus", "--memory", "--serial",
 					     "--on-reboot", "--debug-exit", "--kvm-fd", "--sandbox", "--name",
-					     "--quiet", "--verbose", "--help", "exit status" };
+					     "--virtio-packed", "--quiet", "--verbose", "--help", "exit status" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		CHECK(strstr(buf, names[i]) != NULL);
 	struct vm_config c;

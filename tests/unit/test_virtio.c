@@ -221,7 +221,7 @@ static void test_notify_suppression(void)
 		memset(gm_ptr(&mem, desc, 0x3000), 0, 0x3000);
 		struct virtqueue vq;
 		vq_init(&vq, &mem);
-		CHECK_EQ(vq_enable(&vq, 16, desc, avail, used, event_idx), 0);
+		CHECK_EQ(vq_enable(&vq, 16, desc, avail, used, event_idx, false), 0);
 		uint16_t *avail_hdr = gm_ptr(&mem, avail, 4), *used_flags = gm_ptr(&mem, used, 2);
 		uint16_t *avail_event = gm_ptr(&mem, used + 4 + 8 * 16, 2);
 		*avail_event = 0x7777;

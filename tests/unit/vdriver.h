@@ -4,7 +4,10 @@
  * against a virtio device model in plain memory (a guest_mem without a VM),
  * through the same BAR and configuration-space accesses a guest makes.
  * Rings live at fixed guest addresses; chains are written by hand so tests
- * can also write malformed ones.
+ * can also write malformed ones.  With VIRTIO_F_RING_PACKED negotiated
+ * (`want` names it) the queues are packed: the descriptor ring at
+ * vd_desc(q), the driver event area at vd_avail(q), the device's at
+ * vd_used(q) (the vd_p* helpers).
  */
 #pragma once
 
@@ -25,8 +28,10 @@ struct vdrv {
 	struct pci_bus bus;
 	int slot;
 	uint16_t qsize[VIRTIO_MAX_QUEUES];
-	uint16_t avail_idx[VIRTIO_MAX_QUEUES];
-	uint16_t used_seen[VIRTIO_MAX_QUEUES];
+	uint16_t avail_idx[VIRTIO_MAX_QUEUES]; /* packed: next ring position to fill */
+	uint16_t used_seen[VIRTIO_MAX_QUEUES]; /* packed: next ring position to read back */
+	bool packed;
+	bool avail_wrap[VIRTIO_MAX_QUEUES], used_wrap[VIRTIO_MAX_QUEUES];
 };
 
 static inline uint64_t vd_desc(unsigned q) { return VD_RING_BASE + q * VD_RING_STRIDE; }
@@ -80,6 +85,9 @@ static inline int vd_open(struct vdrv *d, const struct virtio_device_desc *desc,
 	vd_wr(d, VPC_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	if (!(vd_rd(d, VPC_STATUS, 1) & VIRTIO_STATUS_FEATURES_OK))
 		return -1;
+	d->packed = f & (1ull << VIRTIO_F_RING_PACKED);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		d->avail_wrap[q] = d->used_wrap[q] = true;
 	unsigned nq = (unsigned)vd_rd(d, VPC_NUM_QUEUES, 2);
 	for (unsigned q = 0; q < nq; q++) {
 		vd_wr(d, VPC_Q_SELECT, 2, q);
@@ -152,4 +160,77 @@ static inline uint64_t vd_interrupts(struct vdrv *d, unsigned q)
 	if (read(virtio_pci_vector_fd(d->vp, q + 1), &n, sizeof(n)) != sizeof(n))
 		return 0;
 	return n;
+}
+
+/* ---- packed rings ------------------------------------------------------- */
+
+static inline struct vring_packed_desc *vd_pring(struct vdrv *d, unsigned q)
+{
+	return vd_ptr(d, vd_desc(q), 16ull * d->qsize[q]);
+}
+
+/*
+ * Make chain[0 .. n) available at queue q's next ring positions (flags:
+ * NEXT, WRITE, INDIRECT; the AVAIL/USED bits are added), the head's flags
+ * last, as a driver does; then kick if asked to.
+ */
+static inline void vd_pchain(struct vdrv *d, unsigned q, const struct vring_packed_desc *chain, unsigned n, bool kick)
+{
+	struct vring_packed_desc *ring = vd_pring(d, q);
+	uint16_t head = d->avail_idx[q], head_flags = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t pos = d->avail_idx[q];
+		uint16_t f = (uint16_t)(chain[i].flags | (d->avail_wrap[q] ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED));
+		ring[pos].addr = chain[i].addr;
+		ring[pos].len = chain[i].len;
+		ring[pos].id = chain[i].id;
+		if (i == 0)
+			head_flags = f;
+		else
+			ring[pos].flags = f;
+		if (++d->avail_idx[q] == d->qsize[q]) {
+			d->avail_idx[q] = 0;
+			d->avail_wrap[q] = !d->avail_wrap[q];
+		}
+	}
+	__atomic_store_n(&ring[head].flags, head_flags, __ATOMIC_RELEASE);
+	if (kick)
+		vd_wr(d, VIRTIO_PCI_NOTIFY + VIRTIO_PCI_NOTIFY_MULT * q, 2, q);
+}
+
+/* Whether the device has written queue q's next used descriptor; if so, its id and len. */
+static inline bool vd_pused(struct vdrv *d, unsigned q, uint16_t *id, uint32_t *len)
+{
+	struct vring_packed_desc *u = &vd_pring(d, q)[d->used_seen[q]];
+	uint16_t f = __atomic_load_n(&u->flags, __ATOMIC_ACQUIRE);
+	bool w = d->used_wrap[q];
+	if (!!(f & VRING_PACKED_DESC_F_AVAIL) != w || !!(f & VRING_PACKED_DESC_F_USED) != w)
+		return false;
+	*id = u->id;
+	*len = u->len;
+	return true;
+}
+
+/* Step past a used buffer that took ndesc ring descriptors (the driver knows by its id). */
+static inline void vd_pused_skip(struct vdrv *d, unsigned q, unsigned ndesc)
+{
+	unsigned p = d->used_seen[q] + ndesc;
+	if (p >= d->qsize[q]) {
+		p -= d->qsize[q];
+		d->used_wrap[q] = !d->used_wrap[q];
+	}
+	d->used_seen[q] = (uint16_t)p;
+}
+
+/* The driver's event suppression for queue q. */
+static inline void vd_pdriver_event(struct vdrv *d, unsigned q, uint16_t off_wrap, uint16_t flags)
+{
+	struct vring_packed_event *e = vd_ptr(d, vd_avail(q), 4);
+	e->off_wrap = off_wrap;
+	__atomic_store_n(&e->flags, flags, __ATOMIC_SEQ_CST);
+}
+
+static inline struct vring_packed_event vd_pdevice_event(struct vdrv *d, unsigned q)
+{
+	return *(struct vring_packed_event *)vd_ptr(d, vd_used(q), 4);
 }
