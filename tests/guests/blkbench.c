@@ -15,6 +15,15 @@
  * the benchmark loop.  Kicks are 16-bit writes to the notify address,
  * skipped while the device sets VRING_USED_F_NO_NOTIFY.
  *
+ * With keeltest.blk.packed=1 the queue is a packed virtqueue (VIRTIO_F_RING_PACKED,
+ * which the device must offer: keel --virtio-packed on, QEMU packed=on) and
+ * each request one ring descriptor pointing to an indirect table of three,
+ * as Linux's driver does; with =2 it is three ring descriptors chained
+ * (QEMU 7.2 places the used entries of such chains wrongly when it
+ * completes several at once: fixed in later QEMU).  The slot number is the
+ * buffer id, the driver's event area says DISABLE (we poll), and kicks are
+ * skipped while the device's says DISABLE.
+ *
  * Points: read and write at queue depth 1 and 32 (keeltest.blk.qd=N changes
  * the second; keeltest.blk.rw=read or =write runs only those,
  * keeltest.blk.depth=N only that depth), each a closed loop at a fixed depth: a warm-up of
@@ -45,6 +54,7 @@
 #define RING_USED (AREA + 0x2000)
 #define HDRS (AREA + 0x4000)           /* request headers, 16 bytes per slot */
 #define STATUS (AREA + 0x5000)         /* status bytes, one per slot */
+#define INDIRECT (AREA + 0x6000)       /* packed=1: a 3-entry indirect table per slot */
 #define DATA (AREA + 0x10000)          /* 4 KiB per slot */
 #define USTACK_TOP (AREA + 0x100000)
 #define LAT (AREA + 0x100000)          /* latencies, 32-bit TSC cycles */
@@ -72,6 +82,10 @@ enum {
 #define DESC_WRITE 2
 #define AVAIL_NO_INTERRUPT 1
 #define USED_NO_NOTIFY 1
+#define DESC_INDIRECT 4
+#define PDESC_AVAIL (1u << 7) /* packed rings */
+#define PDESC_USED (1u << 15)
+#define PEVENT_DISABLE 1
 
 struct desc {
 	uint64_t addr;
@@ -81,6 +95,12 @@ struct desc {
 struct used_elem {
 	uint32_t id, len;
 };
+struct pdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id, flags;
+};
+_Static_assert(sizeof(struct pdesc) == 16, "virtio packed descriptor layout");
 struct blk_hdr {
 	uint32_t type, reserved;
 	uint64_t sector;
@@ -249,8 +269,11 @@ static struct {
 	uint64_t common, notify, config;
 	unsigned qsize, slots;
 	uint64_t capacity; /* 512-byte sectors */
-	uint16_t avail_idx, last_used;
+	uint16_t avail_idx, last_used; /* packed: ring positions */
+	bool packed, avail_wrap, used_wrap;
+	unsigned chain; /* packed: ring descriptors per request (1: indirect, 3: chained) */
 } vb;
+static volatile struct pdesc *const pring = (volatile struct pdesc *)RING_DESC;
 
 static volatile struct desc *const desc = (volatile struct desc *)RING_DESC;
 static volatile uint16_t *const avail = (volatile uint16_t *)RING_AVAIL; /* flags, idx, ring[] */
@@ -333,10 +356,18 @@ static void device_init(void)
 	*(volatile uint32_t *)(c + C_DFSELECT) = 1;
 	if (!(*(volatile uint32_t *)(c + C_DF) & 1))
 		fail("the device does not offer VIRTIO_F_VERSION_1");
+	uint64_t pk = param_u64("keeltest.blk.packed", 0);
+	vb.packed = pk == 1 || pk == 2;
+	vb.chain = pk == 1 ? 1 : 3;
+	if (vb.packed && !(*(volatile uint32_t *)(c + C_DF) & 4))
+		fail("keeltest.blk.packed: the device does not offer VIRTIO_F_RING_PACKED");
+	*(volatile uint32_t *)(c + C_DFSELECT) = 0;
+	if (pk == 1 && !(*(volatile uint32_t *)(c + C_DF) & (1u << 28)))
+		fail("keeltest.blk.packed=1: the device does not offer VIRTIO_F_INDIRECT_DESC");
 	*(volatile uint32_t *)(c + C_GFSELECT) = 0;
-	*(volatile uint32_t *)(c + C_GF) = 0;
+	*(volatile uint32_t *)(c + C_GF) = pk == 1 ? 1u << 28 : 0;
 	*(volatile uint32_t *)(c + C_GFSELECT) = 1;
-	*(volatile uint32_t *)(c + C_GF) = 1; /* VERSION_1 only */
+	*(volatile uint32_t *)(c + C_GF) = vb.packed ? 5 : 1; /* VERSION_1 only, or with RING_PACKED */
 	mw8(c + C_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);
 	if (!(mr8(c + C_STATUS) & ST_FEATURES_OK))
 		fail("the device refused our features");
@@ -349,8 +380,13 @@ static void device_init(void)
 	vb.slots = vb.qsize / 3;
 
 	memset((void *)RING_DESC, 0, DATA - RING_DESC);
-	avail[0] = AVAIL_NO_INTERRUPT; /* we poll */
-	for (unsigned s = 0; s < vb.slots; s++) {
+	/* We poll: no interrupts (packed: the flags of the driver event area). */
+	if (vb.packed)
+		avail[1] = PEVENT_DISABLE;
+	else
+		avail[0] = AVAIL_NO_INTERRUPT;
+	vb.avail_wrap = vb.used_wrap = true;
+	for (unsigned s = 0; s < vb.slots && !vb.packed; s++) {
 		desc[3 * s] = (struct desc){ HDRS + 16 * s, 16, DESC_NEXT, (uint16_t)(3 * s + 1) };
 		desc[3 * s + 1] = (struct desc){ DATA + 4096ull * s, 4096, DESC_NEXT, (uint16_t)(3 * s + 2) };
 		desc[3 * s + 2] = (struct desc){ STATUS + s, 1, DESC_WRITE, 0 };
@@ -374,8 +410,9 @@ static void device_init(void)
 		fail("the device did not accept DRIVER_OK");
 	if (vb.capacity < 8)
 		fail("the disk is smaller than 4 KiB");
-	print("blkbench: virtio-blk at 00:%x.0, common cfg %lx, notify %lx, queue size %u, %lu sectors\n", dev,
-	      vb.common, vb.notify, vb.qsize, vb.capacity);
+	print("blkbench: virtio-blk at 00:%x.0, common cfg %lx, notify %lx, queue size %u (%s), %lu sectors\n", dev,
+	      vb.common, vb.notify, vb.qsize, !vb.packed ? "split" : vb.chain == 1 ? "packed, indirect" : "packed, chained",
+	      vb.capacity);
 }
 
 /* --- the benchmark ------------------------------------------------------- */
@@ -383,21 +420,87 @@ static void device_init(void)
 static uint64_t t_submit[SLOTS_MAX], kicks, kick_cyc, errors;
 static uint64_t nblocks; /* 4 KiB blocks to choose from */
 
+/* Packed: slot s's three descriptors at the next ring positions, the head's flags last. */
+static void queue_packed(unsigned s, bool write)
+{
+	const struct pdesc c[3] = {
+		{ HDRS + 16 * s, 16, 0, DESC_NEXT },
+		{ DATA + 4096ull * s, 4096, 0, (uint16_t)(DESC_NEXT | (write ? 0 : DESC_WRITE)) },
+		{ STATUS + s, 1, (uint16_t)s, DESC_WRITE },
+	};
+	unsigned head = vb.avail_idx, n = vb.chain;
+	uint16_t head_flags = 0;
+	const struct pdesc *ring_descs = c;
+	struct pdesc ind;
+	if (n == 1) {
+		/* The table: the same three, only WRITE kept (its entries follow each other). */
+		volatile struct pdesc *t = (volatile struct pdesc *)(INDIRECT + 48ull * s);
+		for (unsigned i = 0; i < 3; i++) {
+			t[i].addr = c[i].addr;
+			t[i].len = c[i].len;
+			t[i].id = 0;
+			t[i].flags = (uint16_t)(c[i].flags & DESC_WRITE);
+		}
+		ind = (struct pdesc){ INDIRECT + 48ull * s, 48, (uint16_t)s, DESC_INDIRECT };
+		ring_descs = &ind;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct pdesc *src = &ring_descs[i];
+		volatile struct pdesc *d = &pring[vb.avail_idx];
+		uint16_t f = (uint16_t)(src->flags | (vb.avail_wrap ? PDESC_AVAIL : PDESC_USED));
+		d->addr = src->addr;
+		d->len = src->len;
+		d->id = src->id;
+		if (i)
+			d->flags = f;
+		else
+			head_flags = f;
+		if (++vb.avail_idx == vb.qsize) {
+			vb.avail_idx = 0;
+			vb.avail_wrap = !vb.avail_wrap;
+		}
+	}
+	barrier(); /* x86 keeps stores in order: the chain before its head's flags */
+	pring[head].flags = head_flags;
+}
+
 static void queue_req(unsigned s, bool write)
 {
 	hdr[s].type = write ? 1 : 0;
 	hdr[s].sector = (next_rand() >> 11) % nblocks * 8;
 	status[s] = 0xff;
-	avail[2 + (vb.avail_idx++ & (vb.qsize - 1))] = (uint16_t)(3 * s);
+	if (vb.packed)
+		queue_packed(s, write);
+	else
+		avail[2 + (vb.avail_idx++ & (vb.qsize - 1))] = (uint16_t)(3 * s);
 	t_submit[s] = rdtsc();
+}
+
+/* The next completed slot, or -1 (packed: the used descriptor at our position; it took vb.chain). */
+static int next_used_packed(void)
+{
+	volatile struct pdesc *d = &pring[vb.last_used];
+	uint16_t f = d->flags;
+	bool w = vb.used_wrap;
+	if (!!(f & PDESC_AVAIL) != w || !!(f & PDESC_USED) != w)
+		return -1;
+	barrier(); /* x86 keeps loads in order: the flags before the id */
+	int id = d->id;
+	vb.last_used = (uint16_t)(vb.last_used + vb.chain);
+	if (vb.last_used >= vb.qsize) {
+		vb.last_used = (uint16_t)(vb.last_used - vb.qsize);
+		vb.used_wrap = !vb.used_wrap;
+	}
+	return id;
 }
 
 static void publish(void)
 {
 	barrier(); /* x86 keeps stores in order: ring entries before the index */
-	avail[1] = vb.avail_idx;
+	if (!vb.packed)
+		avail[1] = vb.avail_idx;
 	mfence(); /* the index store before the NO_NOTIFY load (the device re-checks after clearing it) */
-	if (!(used[0] & USED_NO_NOTIFY)) {
+	if (vb.packed ? used[1] != PEVENT_DISABLE : !(used[0] & USED_NO_NOTIFY)) {
 		uint64_t t = rdtsc();
 		mw16(vb.notify, 0);
 		kick_cyc += rdtsc() - t;
@@ -408,7 +511,7 @@ static void publish(void)
 static void run_point(bool write, unsigned qd, uint64_t warm_cyc, uint64_t run_cyc, uint64_t max_ops)
 {
 	uint32_t *lat = (uint32_t *)LAT;
-	for (unsigned s = 0; s < qd; s++)
+	for (unsigned s = 0; s < qd && !vb.packed; s++)
 		desc[3 * s + 1].flags = write ? DESC_NEXT : DESC_NEXT | DESC_WRITE;
 	kicks = kick_cyc = errors = 0;
 	uint64_t n = 0, start = rdtsc(), mstart = start, mend = start, last = start, nend = 0;
@@ -420,8 +523,9 @@ static void run_point(bool write, unsigned qd, uint64_t warm_cyc, uint64_t run_c
 	publish();
 	for (;;) {
 		uint16_t u = used[1];
+		int first = vb.packed ? next_used_packed() : -1;
 		uint64_t now = rdtsc();
-		if (u == vb.last_used) {
+		if (vb.packed ? first < 0 : u == vb.last_used) {
 			if (now - last > timeout)
 				fail("no completion for 10 s");
 			cpu_relax();
@@ -430,13 +534,20 @@ static void run_point(bool write, unsigned qd, uint64_t warm_cyc, uint64_t run_c
 		barrier(); /* x86 keeps loads in order: the index before the elements */
 		last = now;
 		bool queued = false;
-		while (vb.last_used != u) {
-			volatile struct used_elem *e =
-				(volatile struct used_elem *)(RING_USED + 4 + 8ull * (vb.last_used++ & (vb.qsize - 1)));
-			uint32_t id = e->id;
-			unsigned s = id / 3;
-			if (id % 3 || s >= qd)
-				fail("the device returned a descriptor we did not submit");
+		for (int pid = first; vb.packed ? pid >= 0 : vb.last_used != u; pid = vb.packed ? next_used_packed() : -1) {
+			unsigned s;
+			if (vb.packed) {
+				s = (unsigned)pid;
+				if (s >= qd)
+					fail("the device returned a buffer id we did not submit");
+			} else {
+				volatile struct used_elem *e = (volatile struct used_elem *)(RING_USED + 4 +
+											 8ull * (vb.last_used++ & (vb.qsize - 1)));
+				uint32_t id = e->id;
+				s = id / 3;
+				if (id % 3 || s >= qd)
+					fail("the device returned a descriptor we did not submit");
+			}
 			inflight--;
 			if (status[s] != 0)
 				errors++;

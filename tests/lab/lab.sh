@@ -133,13 +133,17 @@ rm -f "$LAB/qemu.pid" "$LAB/stalled"
 # inside KVM_RUN under a guest, reported again and again; and labs that went
 # silent, heartbeat and all): end it then rather than at the time limit.
 (
-	size=0 quiet=0
+	size=0 quiet=0 own='^(\[ *[0-9]+\.[0-9]+\] )?'
 	while sleep 5; do
-		why=$(grep -m1 -oE 'Kernel panic - not syncing: .{0,60}' "$log" 2>/dev/null)
+		# Only the lab kernel's own lines count (at the start of a line, after
+		# its timestamp): a guest's panic quoted in a test's output does not.
+		why=$(grep -E "$own"'Kernel panic - not syncing: ' "$log" 2>/dev/null | head -1 |
+			grep -oE 'Kernel panic - not syncing: .{0,60}')
 		# A soft lockup reported once on every CPU can be a pause of this
 		# machine (the lab's clock jumps; seen here); a CPU still stuck is
 		# reported again some 20 s later.
-		[ -n "$why" ] || why=$(grep -oE 'watchdog: BUG: soft lockup - CPU#[0-9]+ stuck for [0-9]+s' "$log" 2>/dev/null |
+		[ -n "$why" ] || why=$(grep -E "$own"'watchdog: BUG: soft lockup' "$log" 2>/dev/null |
+			grep -oE 'watchdog: BUG: soft lockup - CPU#[0-9]+ stuck for [0-9]+s' |
 			awk '{ split($6, c, "#"); if (++n[c[2]] == 2) { print; exit } }')
 		now=$(stat -c %s "$log" 2>/dev/null || echo 0)
 		if [ "$now" = "$size" ]; then quiet=$((quiet + 5)); else quiet=0 size=$now; fi
