@@ -5,7 +5,7 @@
 # hung; 125 for QEMU: it exited early, a reset or triple fault with
 # -no-reboot).  QEMU runs the PC machine (PCI, ACPI, KVM's in-kernel
 # irqchip) as keel's platform has them; QEMU_MACHINE overrides it.
-#   N=8 tests/lab/lab.sh --qemu -- bash tests/lab/smp-ab.sh
+#   tests/lab/lab.sh --qemu -- env N=8 [QEMU_MACHINE=...] bash tests/lab/smp-ab.sh
 # See docs/known-issues.md.
 cd /work || exit 1
 c="console=ttyS0 panic=-1 nokaslr keel.cpus=2 keel.mem=256 keel.date=20261122 ${EXTRA:-}"
