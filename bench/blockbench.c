@@ -425,7 +425,9 @@ static void usage(FILE *f)
 		"  -d, --drop                  drop FILE's pages from the host page cache first\n"
 		"  -l, --label NAME            the label of the RESULT lines (the mode)\n"
 		"      --poll                  raw: spin on the completion queue instead of sleeping\n"
-		"      --seed N                random seed (1)\n");
+		"      --seed N                random seed (1)\n"
+		"      --cpus auto|any|LIST    run where keel's --disk cpus= would put FILE's queue threads\n"
+		"                              (a line '# cpus: ...' says where)\n");
 }
 
 static int parse_points(char *s)
@@ -460,17 +462,30 @@ int main(int argc, char **argv)
 		{ "ops", required_argument, NULL, 'n' },     { "prefill", no_argument, NULL, 'P' },
 		{ "drop", no_argument, NULL, 'd' },          { "label", required_argument, NULL, 'l' },
 		{ "seed", required_argument, NULL, 'S' },    { "help", no_argument, NULL, 'h' },
-		{ "poll", no_argument, NULL, 'O' },
+		{ "poll", no_argument, NULL, 'O' },          { "cpus", required_argument, NULL, 'C' },
 		{ 0 },
 	};
 	char defpoints[] = "read:1,read:32,write:1,write:32";
 	parse_points(defpoints);
 	uint64_t v;
 	int c;
+	struct blk_options place = { .cpus_mode = BLK_CPUS_ANY };
+	bool pin = false;
 	while ((c = getopt_long(argc, argv, "c:s:w:p:t:W:n:Pdl:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'O':
 			opt.poll = true;
+			break;
+		case 'C':
+			pin = true;
+			if (!strcmp(optarg, "auto"))
+				place.cpus_mode = BLK_CPUS_AUTO;
+			else if (!strcmp(optarg, "any"))
+				place.cpus_mode = BLK_CPUS_ANY;
+			else if (!parse_cpu_list(optarg, ':', &place.cpus))
+				place.cpus_mode = BLK_CPUS_LIST;
+			else
+				bad("--cpus (auto, any or a list such as 1 or 0-3:6)");
 			break;
 		case 'c':
 			if (!strcmp(optarg, "none"))
@@ -525,6 +540,18 @@ int main(int argc, char **argv)
 	if (!rng)
 		rng = 1;
 
+	if (pin) {
+		/* Before any thread starts: the stack's threads inherit it. */
+		char why[320], err[320];
+		cpu_set_t set;
+		place.path = opt.file;
+		int r = blk_thread_cpus(&place, 1, &set, why, sizeof(why), err, sizeof(err));
+		if (r < 0 || (r && sched_setaffinity(0, sizeof(set), &set))) {
+			fprintf(stderr, "blockbench: %s\n", r < 0 ? err : strerror(errno));
+			return 1;
+		}
+		printf("# cpus: %s %s\n", opt.label, why);
+	}
 	if (opt.drop) {
 		int fd = open(opt.file, O_RDONLY | O_CLOEXEC);
 		int e = fd < 0 || fdatasync(fd) < 0 ? errno : posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);

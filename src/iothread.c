@@ -2,6 +2,7 @@
 #include "iothread.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,6 +17,7 @@ int iothread_init(struct iothread *t, const char *name)
 {
 	memset(t, 0, sizeof(*t));
 	t->epfd = -1;
+	atomic_init(&t->pin_result, 1);
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->stop_efd = -1;
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -65,6 +67,15 @@ int iothread_set_poll(struct iothread *t, unsigned max_ns, iothread_poll_fn *pol
 	return 0;
 }
 
+int iothread_set_cpus(struct iothread *t, const cpu_set_t *cpus)
+{
+	if (t->started)
+		return -EBUSY;
+	t->cpus = *cpus;
+	t->pin = true;
+	return 0;
+}
+
 #define POLL_GROW_FROM_NS 4000
 
 /* Spin until poll() finds work or the window closes; true if it found some. */
@@ -104,6 +115,16 @@ static void *iothread_main(void *arg)
 	struct iothread *t = arg;
 	pthread_setname_np(pthread_self(), t->name);
 	trace_thread_start(t->name); /* its trace ring, found again by name after a reboot */
+	if (t->pin) {
+		char list[128];
+		format_cpu_list(&t->cpus, list, sizeof(list));
+		int r = sched_setaffinity(0, sizeof(t->cpus), &t->cpus) ? -errno : 0;
+		if (r)
+			log_info("%s: cannot run on CPUs %s (%s); the scheduler places it", t->name, list, strerror(-r));
+		else
+			log_debug("%s: runs on CPUs %s", t->name, list);
+		atomic_store(&t->pin_result, r);
+	}
 	for (;;) {
 		struct epoll_event ev[IOTHREAD_MAX_HANDLERS + 1];
 		uint64_t start = t->poll_max_ns ? now_ns() : 0;

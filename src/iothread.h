@@ -9,6 +9,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 
 typedef void iothread_fn(void *opaque);
@@ -43,6 +44,9 @@ struct iothread {
 	iothread_notify_fn *notify;
 	void *poll_opaque;
 	_Atomic unsigned long poll_hits; /* work found while spinning (tests, tracing) */
+	bool pin;        /* iothread_set_cpus(): run on cpus */
+	cpu_set_t cpus;
+	_Atomic int pin_result; /* 1 before the thread tried; then 0 or -errno (tests) */
 };
 
 int iothread_init(struct iothread *t, const char *name);
@@ -58,6 +62,13 @@ int iothread_add(struct iothread *t, int fd, iothread_fn *fn, void *opaque);
  */
 int iothread_set_poll(struct iothread *t, unsigned max_ns, iothread_poll_fn *poll, iothread_notify_fn *notify,
 		      void *opaque);
+/*
+ * Run the thread on the CPUs in *cpus (before iothread_start()).  The
+ * thread sets its own affinity as it starts (the sandbox allows
+ * sched_setaffinity on the calling thread only); where that fails it says
+ * so once and runs wherever the scheduler puts it.  0 or -EBUSY.
+ */
+int iothread_set_cpus(struct iothread *t, const cpu_set_t *cpus);
 int iothread_start(struct iothread *t);
 /* Stop the thread (waits for a running handler to return) and free everything. */
 void iothread_destroy(struct iothread *t);

@@ -180,6 +180,18 @@ static int open_guest_files(struct vm_config *cfg, struct vm *vm)
 			return r;
 		}
 		vm->nr_disks++;
+		/* Resolve cpus=auto now, while /sys and /proc are there; one queue per vCPU by default (virtio/blk.c). */
+		struct blk_options *o = &cfg->disks[i];
+		char why[320];
+		cpu_set_t cpus;
+		r = blk_thread_cpus(o, o->queues ? o->queues : cfg->cpus, &cpus, why, sizeof(why), err, sizeof(err));
+		if (r < 0) {
+			log_error("--disk %s", err);
+			return r;
+		}
+		o->cpus_mode = r ? BLK_CPUS_LIST : BLK_CPUS_ANY;
+		o->cpus = cpus;
+		log_debug("--disk %s: queue threads %s", o->path, why);
 	}
 	if (cfg->virtio_console) {
 		if (cfg->virtio_console_stdio) {

@@ -190,6 +190,9 @@ static int install_filter(void)
 	/* Naming threads (vcpuN) and nothing else prctl can do. */
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, PR_SET_NAME));
+	/* I/O threads pinning themselves (iothread_set_cpus()): the calling thread only. */
+	if (!r)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1, SCMP_A0(SCMP_CMP_EQ, 0, 0));
 	if (!r)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -176,3 +176,60 @@ int write_full(int fd, const void *buf, size_t len)
 	}
 	return 0;
 }
+
+int parse_cpu_list(const char *s, char sep, cpu_set_t *out)
+{
+	CPU_ZERO(out);
+	if (!s)
+		return -EINVAL;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	for (;;) {
+		uint64_t a, b;
+		const char *end;
+		int r = parse_u64(s, &a, &end);
+		if (r)
+			return r;
+		b = a;
+		if (*end == '-') {
+			r = parse_u64(end + 1, &b, &end);
+			if (r)
+				return r;
+		}
+		if (a >= CPU_SETSIZE || b >= CPU_SETSIZE || b < a)
+			return -ERANGE;
+		for (uint64_t c = a; c <= b; c++)
+			CPU_SET((size_t)c, out);
+		if (*end != sep) {
+			s = end;
+			break;
+		}
+		s = end + 1;
+	}
+	while (*s == ' ' || *s == '\t' || *s == '\n')
+		s++;
+	return *s ? -EINVAL : 0;
+}
+
+void format_cpu_list(const cpu_set_t *set, char *buf, size_t len)
+{
+	size_t n = 0;
+	if (len)
+		buf[0] = 0;
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, set) || (c > 0 && CPU_ISSET(c - 1, set)))
+			continue;
+		int e = c;
+		while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set))
+			e++;
+		if (n >= len)
+			return; /* truncated (snprintf ended it with a NUL) */
+		int w = e > c ? snprintf(buf + n, len - n, "%s%d-%d", n ? "," : "", c, e)
+			      : snprintf(buf + n, len - n, "%s%d", n ? "," : "", c);
+		if (w < 0)
+			return;
+		n += (size_t)w;
+	}
+	if (!n && len)
+		snprintf(buf, len, "none");
+}

@@ -2,6 +2,7 @@
 /* Small helpers shared by every part of keel: messages, parsing, time. */
 #pragma once
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,3 +53,14 @@ uint64_t now_ns(void);
 int pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* Write all of buf, retrying on EINTR and short writes. */
 int write_full(int fd, const void *buf, size_t len);
+
+/*
+ * Parse a CPU list such as "0-3,6" (sep ',', as sysfs and procfs write
+ * them) or "0-3:6" (sep ':', inside a comma-separated option) into *out.
+ * Surrounding blanks and a trailing newline are allowed.  -EINVAL for
+ * anything else, -ERANGE for a CPU at or beyond CPU_SETSIZE or a range
+ * that runs backwards.
+ */
+int parse_cpu_list(const char *s, char sep, cpu_set_t *out);
+/* Write *set as a list ("0-3,6") into buf; "none" when empty. */
+void format_cpu_list(const cpu_set_t *set, char *buf, size_t len);

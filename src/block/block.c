@@ -220,7 +220,7 @@ static char *next_item(char **sp)
 
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial", "queues", "poll-us" };
+	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial", "queues", "poll-us", "cpus" };
 	bool seen[ARRAY_SIZE(keys)] = { false };
 	memset(o, 0, sizeof(*o));
 	o->format = BLK_FORMAT_RAW;
@@ -245,7 +245,7 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 		if (k == ARRAY_SIZE(keys))
 			return fail(err, errlen,
 				    "unknown disk option '%.40s' (known: path, format, cache, cache-size, readonly, "
-				    "partition, serial, queues, poll-us)",
+				    "partition, serial, queues, poll-us, cpus)",
 				    item);
 		if (seen[k])
 			return fail(err, errlen, "disk option '%s' is given twice", keys[k]);
@@ -307,6 +307,18 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 					    "poll-us=%.40s is not a busy-polling time from 0 (off) to %d microseconds", val,
 					    BLK_POLL_US_MAX);
 			o->poll_us = (unsigned)v;
+			break;
+		case 9:
+			if (!strcmp(val, "auto"))
+				o->cpus_mode = BLK_CPUS_AUTO;
+			else if (!strcmp(val, "any"))
+				o->cpus_mode = BLK_CPUS_ANY;
+			else if (!parse_cpu_list(val, ':', &o->cpus))
+				o->cpus_mode = BLK_CPUS_LIST;
+			else
+				return fail(err, errlen,
+					    "cpus=%.40s is not auto, any or a CPU list such as 1 or 0-3:6 (CPUs below %d)",
+					    val, CPU_SETSIZE);
 			break;
 		case 6: {
 			size_t n = strlen(val);

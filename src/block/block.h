@@ -18,6 +18,7 @@
  */
 #pragma once
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -200,6 +201,13 @@ enum blk_cache_mode {
 
 #define BLK_SERIAL_MAX 20 /* virtio-blk GET_ID length */
 
+/* Where a disk's queue threads run (cpus=): see blk_thread_cpus(). */
+enum blk_cpus_mode {
+	BLK_CPUS_AUTO, /* on the CPUs that take the host device's completions, when that helps */
+	BLK_CPUS_ANY,  /* wherever the scheduler puts them */
+	BLK_CPUS_LIST, /* on cpus */
+};
+
 struct blk_options {
 	const char *path;
 	enum blk_format format;
@@ -210,6 +218,8 @@ struct blk_options {
 	char serial[BLK_SERIAL_MAX + 1];
 	unsigned queues; /* virtio-blk queues; 0: one per vCPU */
 	unsigned poll_us; /* queue threads' busy-polling window at most; 0: off */
+	enum blk_cpus_mode cpus_mode; /* keel run resolves AUTO to LIST or ANY at start-up */
+	cpu_set_t cpus;               /* BLK_CPUS_LIST */
 };
 
 #define BLK_POLL_US_DEFAULT 64
@@ -219,13 +229,36 @@ struct blk_options {
 
 /*
  * Parse "path=F[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE]
- * [,readonly][,partition=N][,serial=S][,queues=Q][,poll-us=U]" into *o (path
- * points into s, which must outlive o; s is modified).  ",," is a comma inside
- * a value.  SIZE is bytes or has a K/M/G/T suffix, 1M to 1T; N is 1 to 1024;
- * S is 1 to 20 printable ASCII characters; Q 1 to 64; U 0 to 1000.  0, or
+ * [,readonly][,partition=N][,serial=S][,queues=Q][,poll-us=U][,cpus=C]" into *o
+ * (path points into s, which must outlive o; s is modified).  ",," is a comma
+ * inside a value.  SIZE is bytes or has a K/M/G/T suffix, 1M to 1T; N is 1 to
+ * 1024; S is 1 to 20 printable ASCII characters; Q 1 to 64; U 0 to 1000; C
+ * auto, any or a CPU list with ':' between items ("1", "0-3:6").  0, or
  * -EINVAL with one clear sentence in err.
  */
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen);
+
+/*
+ * The CPUs on which the host delivers completions of the block device that
+ * holds path (or that path is): the effective affinity of the device's busy
+ * interrupt vectors (src/block/hostcpus.c).  0 with *out set, or -ENODEV
+ * where there is no such device (device mapper, loop, tmpfs) or -errno.
+ * blk_completion_cpus_at() reads sysfs at sys and procfs at proc (tests).
+ */
+int blk_completion_cpus(const char *path, cpu_set_t *out);
+int blk_completion_cpus_at(const char *sys, const char *proc, unsigned maj, unsigned min, cpu_set_t *out);
+
+/*
+ * Where the n queue threads of the disk o describes run.  cpus=auto pins
+ * them to the CPUs that take the host device's completions when those are
+ * some, not all, of the CPUs keel may use and there are at least n of them;
+ * cpus=LIST pins them to that list (within keel's own affinity).  1 with
+ * *out set: pin; 0: leave them to the scheduler; -EINVAL with one sentence
+ * in err: the list names no CPU keel may use.  why says what was decided.
+ * Start-up only (reads /sys and /proc).
+ */
+int blk_thread_cpus(const struct blk_options *o, unsigned n, cpu_set_t *out, char *why, size_t whylen, char *err,
+		    size_t errlen);
 
 /*
  * Open the stack o describes: file, then part if a partition is named, then

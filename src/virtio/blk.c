@@ -604,7 +604,8 @@ static void vblk_start(void *state)
 		};
 		if (cfd >= 0)
 			blk_poller_attach(b->disk, true);
-		const struct virtio_io_poll poll = { b->opts->poll_us * 1000u, queue_poll, queue_notify, q };
+		const struct virtio_io_poll poll = { b->opts->poll_us * 1000u, queue_poll, queue_notify, q,
+						     b->opts->cpus_mode == BLK_CPUS_LIST ? &b->opts->cpus : NULL };
 		if (virtio_start_iothread(b->vd, &q->thread, name, h, ARRAY_SIZE(h) - (cfd < 0), &poll)) {
 			if (cfd >= 0)
 				blk_poller_attach(b->disk, false);

@@ -67,12 +67,17 @@ struct virtio_io_handler {
 	void *opaque;
 };
 
-/* A thread's busy-polling (see iothread_set_poll()); max_ns 0: none. */
+/*
+ * A thread's busy-polling (see iothread_set_poll()); max_ns 0: none.  And
+ * where it runs (iothread_set_cpus()); cpus NULL: wherever the scheduler
+ * puts it.
+ */
 struct virtio_io_poll {
 	unsigned max_ns;
 	iothread_poll_fn *poll;
 	iothread_notify_fn *notify;
 	void *opaque;
+	const cpu_set_t *cpus;
 };
 
 /*

@@ -207,6 +207,8 @@ int virtio_start_iothread(struct virtio_dev *vd, struct iothread *t, const char 
 		rc = iothread_add(t, h[i].fd, h[i].fn, h[i].opaque);
 	if (!rc && poll && poll->max_ns)
 		rc = iothread_set_poll(t, poll->max_ns, poll->poll, poll->notify, poll->opaque);
+	if (!rc && poll && poll->cpus)
+		rc = iothread_set_cpus(t, poll->cpus);
 	if (!rc)
 		rc = iothread_start(t);
 	if (rc) {

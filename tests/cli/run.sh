@@ -91,6 +91,7 @@ run_keel 2 disk-no-path "needs path=FILE" run --kernel x --disk cache=none
 run_keel 2 disk-bad-cache "cache=fast is not one of writeback, writethrough, none" run --kernel x --disk path=a,cache=fast
 run_keel 2 disk-bad-size "cache-size=lots is not a size" run --kernel x --disk path=a,cache-size=lots
 run_keel 2 disk-bad-poll "poll-us=5ms is not a busy-polling time" run --kernel x --disk path=a,poll-us=5ms
+run_keel 2 disk-bad-cpus "cpus=first is not auto, any or a CPU list" run --kernel x --disk path=a,cpus=first
 run_keel 2 disk-bad-serial "serial=" run --kernel x --disk path=a,serial=123456789012345678901
 run_keel 2 disk-bad-format "only format=raw" run --kernel x --disk path=a,format=qcow2
 run_keel 1 disk-not-found "--disk /nonexistent/disk.img: No such file or directory" \
@@ -98,6 +99,8 @@ run_keel 1 disk-not-found "--disk /nonexistent/disk.img: No such file or directo
 head -c 1048576 /dev/urandom > "$LOGS/disk.img"
 sum=$(cksum < "$LOGS/disk.img")
 run_keel 1 disk-no-partition-table "no partition table" run --kernel "$GUESTS/testguest.elf" --disk "path=$LOGS/disk.img,partition=1"
+run_keel 1 disk-cpus-none "cpus=1023 names none of the CPUs keel may run on" \
+	run --kernel "$GUESTS/testguest.elf" --disk "path=$LOGS/disk.img,cpus=1023"
 [ "$(cksum < "$LOGS/disk.img")" = "$sum" ] || expect "the image changed"
 verdict disk-image-untouched-on-error
 run_keel 2 virtio-console-empty "--virtio-console: needs stdio or a file name" run --kernel x --virtio-console=

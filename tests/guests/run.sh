@@ -153,6 +153,21 @@ for pk in 0 1 2; do
 	rm -f "$img" "$img.orig"
 done
 
+# cpus=: the queue thread pins itself inside the sandbox (sched_setaffinity
+# on the calling thread is allowed) and says so with -v.
+img=$LOGS/blkbench.img
+head -c $((4 << 20)) /dev/urandom > "$img"
+cpu=$(( $(nproc) - 1 ))
+log=$LOGS/blkbench-pinned.log
+run_vm "$log" -t 60 -- "$KEEL" run -v --kernel "$GUESTS/testguest.elf" --memory 64M --debug-exit \
+	--disk "path=$img,cpus=$cpu" --cmdline "keeltest=blkbench keeltest.blk.ops=64 keeltest.blk.warm_ms=0" >/dev/null
+[ $rc -eq 33 ] || expect "exit status $rc, expected 33 (guest pass)"
+grep -q "queue threads on CPUs $cpu (cpus=)" "$log" || expect "no placement line for cpus=$cpu"
+grep -q "blk0-q0: runs on CPUs $cpu\$" "$log" || expect "the queue thread did not report running on CPU $cpu"
+! grep -q "cannot run on" "$log" || expect "$(grep -m1 'cannot run on' "$log")"
+verdict blkbench-queue-thread-pinned
+rm -f "$img"
+
 # The same guests under QEMU (software emulation): they pass there too.
 # (A check of the guest itself: done once, on the host, not again in the lab.)
 if [ "${KEEL_IN_LAB:-0}" = 1 ]; then

@@ -30,6 +30,7 @@ static void parse_good(void)
 	CHECK_EQ(o.partition, 0);
 	CHECK_EQ(o.serial[0], 0);
 	CHECK_EQ(o.poll_us, BLK_POLL_US_DEFAULT);
+	CHECK_EQ(o.cpus_mode, BLK_CPUS_AUTO);
 
 	char s2[] = "path=/a,,b.img,format=raw,cache=writethrough,cache-size=2G,readonly,partition=3,serial=ABC 123";
 	CHECK_EQ(blk_parse_disk_option(s2, &o, err, sizeof(err)), 0);
@@ -46,6 +47,19 @@ static void parse_good(void)
 	CHECK_EQ(o.cache, BLK_CACHE_NONE);
 	CHECK(!o.readonly);
 	CHECK_EQ(strlen(o.serial), 20);
+
+	char s4[] = "path=x,cpus=any";
+	CHECK_EQ(blk_parse_disk_option(s4, &o, err, sizeof(err)), 0);
+	CHECK_EQ(o.cpus_mode, BLK_CPUS_ANY);
+	char s5[] = "path=x,cpus=1-3:6,cache=none";
+	CHECK_EQ(blk_parse_disk_option(s5, &o, err, sizeof(err)), 0);
+	CHECK_EQ(o.cpus_mode, BLK_CPUS_LIST);
+	CHECK_EQ(CPU_COUNT(&o.cpus), 4);
+	CHECK(!CPU_ISSET(0, &o.cpus) && CPU_ISSET(1, &o.cpus) && CPU_ISSET(3, &o.cpus) && CPU_ISSET(6, &o.cpus));
+	CHECK_EQ(o.cache, BLK_CACHE_NONE);
+	char s6[] = "path=x,cpus=auto";
+	CHECK_EQ(blk_parse_disk_option(s6, &o, err, sizeof(err)), 0);
+	CHECK_EQ(o.cpus_mode, BLK_CPUS_AUTO);
 }
 
 static void parse_bad(void)
@@ -72,6 +86,12 @@ static void parse_bad(void)
 		{ "path=a,serial=a\tb", "printable ASCII only" },
 		{ "path=a,poll-us=1001", "poll-us=1001 is not a busy-polling time from 0 (off) to 1000 microseconds" },
 		{ "path=a,poll-us=-1", "poll-us=-1 is not a busy-polling time" },
+		{ "path=a,cpus=", "cpus= is not auto, any or a CPU list" },
+		{ "path=a,cpus=all", "cpus=all is not auto, any or a CPU list such as 1 or 0-3:6" },
+		{ "path=a,cpus=3-1", "cpus=3-1 is not" },
+		{ "path=a,cpus=1:", "cpus=1: is not" },
+		{ "path=a,cpus=99999", "(CPUs below 1024)" },
+		{ "path=a,cpus=1,,2", "cpus=1,2 is not" },
 		{ "path=a,,", "needs path=FILE" }, /* ",," is a comma in the path; no path= then? it is: "a," */
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
