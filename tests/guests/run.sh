@@ -157,7 +157,7 @@ done
 # on the calling thread is allowed) and says so with -v.
 img=$LOGS/blkbench.img
 head -c $((4 << 20)) /dev/urandom > "$img"
-cpu=$(( $(nproc) - 1 ))
+cpu=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status | tr ',' '\n' | tail -1 | sed 's/.*-//')
 log=$LOGS/blkbench-pinned.log
 run_vm "$log" -t 60 -- "$KEEL" run -v --kernel "$GUESTS/testguest.elf" --memory 64M --debug-exit \
 	--disk "path=$img,cpus=$cpu" --cmdline "keeltest=blkbench keeltest.blk.ops=64 keeltest.blk.warm_ms=0" >/dev/null
