@@ -234,7 +234,7 @@ static const struct option_desc run_options[] = {
 	{ "cpus", 'c', "N", "number of vCPUs, 1-255 (default: 1)", opt_cpus },
 	{ "memory", 'm', "SIZE", "guest RAM, e.g. 512M or 2G; plain numbers are MiB (default: 512M)", opt_memory },
 	{ "serial", 0, "MODE", "COM1: stdio (default), file:PATH or none", opt_serial },
-	{ "disk", 'd', "SPEC", "virtio-blk disk, repeatable: path=FILE[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE][,readonly][,partition=N][,serial=S][,queues=N][,poll-us=N][,cpus=auto|any|LIST]", opt_disk },
+	{ "disk", 'd', "SPEC", "virtio-blk disk, repeatable: path=FILE[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE][,readonly][,partition=N][,serial=S][,queues=N][,poll-us=N][,cpus=any|auto|LIST]", opt_disk },
 	{ "rng", 0, NULL, "virtio-rng entropy device fed from getrandom()", opt_rng },
 	{ "virtio-console", 0, "stdio|FILE", "virtio-console (hvc0): output to FILE, or stdio (then it takes the terminal's input)", opt_virtio_console },
 	{ "virtio-packed", 0, "on|off", "offer packed virtqueues (VIRTIO_F_RING_PACKED) to virtio drivers (default: off)", opt_virtio_packed },

@@ -227,6 +227,7 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 	o->cache = BLK_CACHE_WRITEBACK;
 	o->cache_size = CACHE_SIZE_DEFAULT;
 	o->poll_us = BLK_POLL_US_DEFAULT;
+	o->cpus_mode = BLK_CPUS_ANY;
 	if (errlen)
 		err[0] = 0;
 	if (!s)

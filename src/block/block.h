@@ -203,8 +203,8 @@ enum blk_cache_mode {
 
 /* Where a disk's queue threads run (cpus=): see blk_thread_cpus(). */
 enum blk_cpus_mode {
+	BLK_CPUS_ANY,  /* wherever the scheduler puts them (the default) */
 	BLK_CPUS_AUTO, /* on the CPUs that take the host device's completions, when that helps */
-	BLK_CPUS_ANY,  /* wherever the scheduler puts them */
 	BLK_CPUS_LIST, /* on cpus */
 };
 
@@ -222,7 +222,7 @@ struct blk_options {
 	cpu_set_t cpus;               /* BLK_CPUS_LIST */
 };
 
-#define BLK_POLL_US_DEFAULT 64
+#define BLK_POLL_US_DEFAULT 256
 #define BLK_POLL_US_MAX 1000
 
 #define BLK_QUEUES_MAX 64 /* virtio-blk queues per disk at most */

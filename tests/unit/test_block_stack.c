@@ -30,7 +30,7 @@ static void parse_good(void)
 	CHECK_EQ(o.partition, 0);
 	CHECK_EQ(o.serial[0], 0);
 	CHECK_EQ(o.poll_us, BLK_POLL_US_DEFAULT);
-	CHECK_EQ(o.cpus_mode, BLK_CPUS_AUTO);
+	CHECK_EQ(o.cpus_mode, BLK_CPUS_ANY);
 
 	char s2[] = "path=/a,,b.img,format=raw,cache=writethrough,cache-size=2G,readonly,partition=3,serial=ABC 123";
 	CHECK_EQ(blk_parse_disk_option(s2, &o, err, sizeof(err)), 0);
@@ -48,18 +48,18 @@ static void parse_good(void)
 	CHECK(!o.readonly);
 	CHECK_EQ(strlen(o.serial), 20);
 
-	char s4[] = "path=x,cpus=any";
+	char s4[] = "path=x,cpus=auto";
 	CHECK_EQ(blk_parse_disk_option(s4, &o, err, sizeof(err)), 0);
-	CHECK_EQ(o.cpus_mode, BLK_CPUS_ANY);
+	CHECK_EQ(o.cpus_mode, BLK_CPUS_AUTO);
 	char s5[] = "path=x,cpus=1-3:6,cache=none";
 	CHECK_EQ(blk_parse_disk_option(s5, &o, err, sizeof(err)), 0);
 	CHECK_EQ(o.cpus_mode, BLK_CPUS_LIST);
 	CHECK_EQ(CPU_COUNT(&o.cpus), 4);
 	CHECK(!CPU_ISSET(0, &o.cpus) && CPU_ISSET(1, &o.cpus) && CPU_ISSET(3, &o.cpus) && CPU_ISSET(6, &o.cpus));
 	CHECK_EQ(o.cache, BLK_CACHE_NONE);
-	char s6[] = "path=x,cpus=auto";
+	char s6[] = "path=x,cpus=any";
 	CHECK_EQ(blk_parse_disk_option(s6, &o, err, sizeof(err)), 0);
-	CHECK_EQ(o.cpus_mode, BLK_CPUS_AUTO);
+	CHECK_EQ(o.cpus_mode, BLK_CPUS_ANY);
 }
 
 static void parse_bad(void)
