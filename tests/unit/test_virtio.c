@@ -373,12 +373,7 @@ struct blkreq_layout {
 /* Build a virtio-blk request at descriptor base k (3 descriptors) and kick. */
 static void blk_req(struct vdrv *d, unsigned k, uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len)
 {
-	uint64_t hdr = BUF + 0x100000 + 32ull * k, st = hdr + 16;
-	uint32_t *h = vd_ptr(d, hdr, 16);
-	h[0] = type;
-	h[1] = 0;
-	memcpy(h + 2, &sector, 8);
-	*(uint8_t *)vd_ptr(d, st, 1) = 0xee;
+	uint64_t hdr = vd_blk_hdr(d, k, type, sector), st = hdr + 16;
 	bool dev_writes = type == 0 || type == 8;
 	if (len) {
 		vd_set_desc(d, 0, k, hdr, 16, VRING_DESC_F_NEXT, (uint16_t)(k + 1));
@@ -390,11 +385,6 @@ static void blk_req(struct vdrv *d, unsigned k, uint32_t type, uint64_t sector, 
 		vd_set_desc(d, 0, k + 2, st, 1, VRING_DESC_F_WRITE, 0);
 	}
 	vd_kick_head(d, 0, (uint16_t)k);
-}
-
-static uint8_t blk_status(struct vdrv *d, unsigned k)
-{
-	return *(uint8_t *)vd_ptr(d, BUF + 0x100000 + 32ull * k + 16, 1);
 }
 
 static void test_blk(void)
@@ -423,8 +413,8 @@ static void test_blk(void)
 	CHECK_EQ(vd_used_idx(&d, 0), 2);
 	CHECK_EQ(vd_used_elem(&d, 0, 0).id, 3); /* out of order */
 	CHECK_EQ(vd_used_elem(&d, 0, 1).id, 0);
-	CHECK_EQ(blk_status(&d, 0), 0);
-	CHECK_EQ(blk_status(&d, 3), 0);
+	CHECK_EQ(vd_blk_status(&d, 0), 0);
+	CHECK_EQ(vd_blk_status(&d, 3), 0);
 	CHECK(!memcmp(disk + 8 * 512, w, 4096));
 	CHECK_EQ(r.flushes, 1);
 
@@ -437,21 +427,21 @@ static void test_blk(void)
 
 	/* Out of range, misaligned length, unknown type: error status, no I/O. */
 	blk_req(&d, 12, 0, sizeof(disk) / 512 - 1, BUF, 1024);
-	CHECK_EQ(blk_status(&d, 12), 1);
+	CHECK_EQ(vd_blk_status(&d, 12), 1);
 	blk_req(&d, 15, 1, 0, BUF, 100);
-	CHECK_EQ(blk_status(&d, 15), 1);
+	CHECK_EQ(vd_blk_status(&d, 15), 1);
 	blk_req(&d, 18, 99, 0, BUF, 512);
-	CHECK_EQ(blk_status(&d, 18), 2);
+	CHECK_EQ(vd_blk_status(&d, 18), 2);
 	blk_req(&d, 21, 0, ~0ull / 256, BUF, 512); /* sector * 512 would overflow */
-	CHECK_EQ(blk_status(&d, 21), 1);
+	CHECK_EQ(vd_blk_status(&d, 21), 1);
 	/* Write-zeroes of sectors 8..9. */
 	struct { uint64_t sector; uint32_t n, flags; } seg = { 8, 2, 0 };
 	memcpy(vd_ptr(&d, BUF + 0x6000, 16), &seg, 16);
 	blk_req(&d, 24, 13, 0, BUF + 0x6000, 16);
 	ram_release(&r);
 	CHECK_EQ(vd_wait_used(&d, 0, 9), 9);
-	CHECK_EQ(blk_status(&d, 24), 0);
-	CHECK_EQ(blk_status(&d, 6), 0);
+	CHECK_EQ(vd_blk_status(&d, 24), 0);
+	CHECK_EQ(vd_blk_status(&d, 6), 0);
 	CHECK(!memcmp(vd_ptr(&d, BUF + 0x2000, 4096), w, 4096));
 	CHECK(disk[8 * 512] == 0 && disk[10 * 512 - 1] == 0 && disk[10 * 512] == w[1024]);
 	/* Every request completed exactly once: 9 requests, 9 used entries, no duplicates. */

@@ -73,12 +73,7 @@ static void test_packed_laps(void)
 /* A virtio-blk request: header, optional data, status; chain at the driver's next positions. */
 static unsigned blk_chain(struct vdrv *d, uint16_t id, uint32_t type, uint64_t sector, uint64_t data, uint32_t len)
 {
-	uint64_t hdr = BUF + 0x100000 + 32ull * id, st = hdr + 16;
-	uint32_t *h = vd_ptr(d, hdr, 16);
-	h[0] = type;
-	h[1] = 0;
-	memcpy(h + 2, &sector, 8);
-	*(uint8_t *)vd_ptr(d, st, 1) = 0xee;
+	uint64_t hdr = vd_blk_hdr(d, id, type, sector), st = hdr + 16;
 	pdesc c[3];
 	unsigned n = 0;
 	c[n++] = (pdesc){ .addr = hdr, .len = 16, .flags = N };
@@ -87,11 +82,6 @@ static unsigned blk_chain(struct vdrv *d, uint16_t id, uint32_t type, uint64_t s
 	c[n++] = (pdesc){ .addr = st, .len = 1, .id = id, .flags = W }; /* the id is the last descriptor's */
 	vd_pchain(d, 0, c, n, true);
 	return n;
-}
-
-static uint8_t blk_status(struct vdrv *d, uint16_t id)
-{
-	return *(uint8_t *)vd_ptr(d, BUF + 0x100000 + 32ull * id + 16, 1);
 }
 
 static void test_packed_blk_out_of_order(void)
@@ -119,17 +109,12 @@ static void test_packed_blk_out_of_order(void)
 	CHECK(vd_pused(&d, 0, &id, &len));
 	CHECK_EQ(id, 7);
 	vd_pused_skip(&d, 0, 3);
-	CHECK_EQ(blk_status(&d, 7), 0);
-	CHECK_EQ(blk_status(&d, 9), 0);
+	CHECK_EQ(vd_blk_status(&d, 7), 0);
+	CHECK_EQ(vd_blk_status(&d, 9), 0);
 	CHECK(!memcmp(f->vol + 8 * 512, w, 4096));
 
 	/* A read through an indirect table: one ring descriptor. */
-	uint64_t hdr = BUF + 0x100000 + 32ull * 11;
-	uint32_t *h = vd_ptr(&d, hdr, 16);
-	h[0] = 0;
-	h[1] = 0;
-	uint64_t sector = 8;
-	memcpy(h + 2, &sector, 8);
+	uint64_t hdr = vd_blk_hdr(&d, 11, 0, 8);
 	pdesc *t = vd_ptr(&d, BUF + 0x8000, 3 * 16);
 	t[0] = (pdesc){ .addr = hdr, .len = 16 };
 	t[1] = (pdesc){ .addr = BUF + 0x2000, .len = 4096, .flags = W };
@@ -141,7 +126,7 @@ static void test_packed_blk_out_of_order(void)
 	CHECK_EQ(id, 11);
 	CHECK_EQ(len, 4097);
 	vd_pused_skip(&d, 0, 1);
-	CHECK_EQ(blk_status(&d, 11), 0);
+	CHECK_EQ(vd_blk_status(&d, 11), 0);
 	CHECK(!memcmp(vd_ptr(&d, BUF + 0x2000, 4096), w, 4096));
 	CHECK(!(vd_rd(&d, VPC_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
 	vd_close(&d);

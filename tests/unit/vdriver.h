@@ -53,6 +53,28 @@ static inline void *vd_ptr(struct vdrv *d, uint64_t gpa, uint64_t len)
 	return gm_ptr(&d->mem, gpa, len);
 }
 
+/*
+ * virtio-blk requests: slot k's 16-byte header at VD_BLK_REQ(k), its status
+ * byte right after.  vd_blk_hdr() writes the header (type, sector) and a
+ * 0xee status that the device must overwrite; it returns the header's address.
+ */
+#define VD_BLK_REQ(k) (VD_DATA_BASE + 0x100000 + 32ull * (k))
+static inline uint64_t vd_blk_hdr(struct vdrv *d, unsigned k, uint32_t type, uint64_t sector)
+{
+	uint64_t hdr = VD_BLK_REQ(k);
+	uint32_t *h = vd_ptr(d, hdr, 16);
+	h[0] = type;
+	h[1] = 0;
+	memcpy(h + 2, &sector, 8);
+	*(uint8_t *)vd_ptr(d, hdr + 16, 1) = 0xee;
+	return hdr;
+}
+
+static inline uint8_t vd_blk_status(struct vdrv *d, unsigned k)
+{
+	return *(uint8_t *)vd_ptr(d, VD_BLK_REQ(k) + 16, 1);
+}
+
 /* Create the device and bring it to DRIVER_OK with features `want` (VERSION_1 always). 0 or -1. */
 static inline int vd_open(struct vdrv *d, const struct virtio_device_desc *desc, uint64_t mem_size,
 			  uint64_t want, uint16_t qsize)
