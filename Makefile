@@ -13,7 +13,7 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 OPT ?= -O2 -g
 SAN ?=
 WARN = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
-CFLAGS_KEEL = -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) -MMD -MP
+CFLAGS_KEEL = -std=c17 -D_GNU_SOURCE -Isrc $(WARN) $(OPT) $(SAN) -MMD -MP
 LDLIBS_KEEL = -lseccomp -luring -lz -lfuse3 -lpthread
 FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null || echo -I/usr/include/fuse3)
 

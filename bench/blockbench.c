@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "util.h"
+#include "base/util.h"
 #include "vdriver.h"
 
 #define BS 4096u

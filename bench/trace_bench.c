@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include "fake.h"
-#include "platform.h"
+#include "vmm/platform.h"
 #include "trace/trace.h"
 #include "trace/view.h"
-#include "vcpu.h"
+#include "vmm/vcpu.h"
 
 static int runs = 21;
 

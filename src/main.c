@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
-#include "run.h"
+#include "vmm/config.h"
+#include "vmm/run.h"
 #include "trace/cmd.h"
 
 #ifndef KEEL_VERSION

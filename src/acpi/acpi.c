@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "../layout.h"
-#include "../util.h"
+#include "vmm/layout.h"
+#include "base/util.h"
 #include "aml.h"
 
 struct __attribute__((packed)) acpi_header {

@@ -16,7 +16,7 @@
 
 #include "block.h"
 #include "internal.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define CACHE_SIZE_DEFAULT (64 * MiB)
 #define CACHE_SIZE_MIN (1 * MiB)

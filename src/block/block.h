@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "../trace/trace.h"
+#include "trace/trace.h"
 
 enum blk_op {
 	BLK_READ,

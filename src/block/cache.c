@@ -54,7 +54,7 @@
 
 #include "cache.h"
 #include "internal.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define CACHE_LINES_MIN 4
 #define RA_MAX_LINES 16    /* read-ahead window: 1 MiB (a quarter of the cache at most) */

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "../util.h"
+#include "base/util.h"
 #include "cache.h"
 #include "internal.h"
 

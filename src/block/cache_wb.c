@@ -32,7 +32,7 @@
 
 #include "cache.h"
 #include "internal.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define WB_PERIOD_MS 250
 #define WB_AGE_NS (1000 * 1000000ull)

@@ -62,7 +62,7 @@
 
 #include "block.h"
 #include "internal.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define FILE_QUEUE_DEPTH 128
 #define ZERO_BUF_SIZE (64 * KiB)

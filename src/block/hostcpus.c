@@ -43,7 +43,7 @@
 #include <unistd.h>
 
 #include "block.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define DEPTH_MAX 8  /* device-path levels walked up from the block device */
 #define IRQS_MAX 256 /* vectors of one device considered */

@@ -27,7 +27,7 @@
 
 #include "block.h"
 #include "internal.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define PART_LOGICAL_MAX 128
 #define GPT_ENTRIES_MAX 16384

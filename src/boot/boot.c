@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../guest_mem.h"
-#include "../layout.h"
-#include "../util.h"
+#include "vmm/guest_mem.h"
+#include "vmm/layout.h"
+#include "base/util.h"
 
 static int open_image(const char *path, int *fd_out, uint64_t *size_out, const char *what)
 {

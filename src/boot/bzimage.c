@@ -6,9 +6,9 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "../guest_mem.h"
-#include "../layout.h"
-#include "../util.h"
+#include "vmm/guest_mem.h"
+#include "vmm/layout.h"
+#include "base/util.h"
 #include "boot.h"
 
 static_assert(sizeof(struct boot_params) == 4096, "zero page is one page");

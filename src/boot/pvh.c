@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../guest_mem.h"
-#include "../layout.h"
-#include "../util.h"
+#include "vmm/guest_mem.h"
+#include "vmm/layout.h"
+#include "base/util.h"
 #include "boot.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18

@@ -9,11 +9,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "../acpi/acpi.h"
-#include "../device.h"
-#include "../layout.h"
-#include "../util.h"
-#include "../vm.h"
+#include "acpi/acpi.h"
+#include "vmm/device.h"
+#include "vmm/layout.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 
 /* Byte offsets in the block. */
 enum { PM1_STS = 0, PM1_EN = 2, PM1_CNT = 4, PM_TMR = 8, PM_BLOCK_LEN = 12 };

@@ -6,10 +6,10 @@
  */
 #include <stdlib.h>
 
-#include "../device.h"
-#include "../layout.h"
-#include "../util.h"
-#include "../vm.h"
+#include "vmm/device.h"
+#include "vmm/layout.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 
 static void debug_exit_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 {

@@ -10,10 +10,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "../device.h"
-#include "../layout.h"
-#include "../util.h"
-#include "../vm.h"
+#include "vmm/device.h"
+#include "vmm/layout.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 
 #define STATUS_OBF 0x01
 #define STATUS_SYS 0x04

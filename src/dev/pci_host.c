@@ -10,12 +10,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "../acpi/acpi.h"
-#include "../device.h"
-#include "../layout.h"
-#include "../pci.h"
-#include "../util.h"
-#include "../vm.h"
+#include "acpi/acpi.h"
+#include "vmm/device.h"
+#include "vmm/layout.h"
+#include "pci.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 
 #define CF8_ENABLE 0x80000000u
 #define RST_CNT_SYS_RST 0x02

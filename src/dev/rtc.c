@@ -14,10 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../device.h"
-#include "../layout.h"
-#include "../util.h"
-#include "../vm.h"
+#include "vmm/device.h"
+#include "vmm/layout.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 
 enum {
 	RTC_SEC = 0x00, RTC_SEC_ALARM = 0x01, RTC_MIN = 0x02, RTC_MIN_ALARM = 0x03,

@@ -13,10 +13,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../device.h"
-#include "../layout.h"
-#include "../util.h"
-#include "../vm.h"
+#include "vmm/device.h"
+#include "vmm/layout.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 
 enum {
 	REG_RBR_THR_DLL = 0,

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../config.h"
+#include "vmm/config.h"
 #include "cmd.h"
 #include "report.h"
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../util.h"
+#include "base/util.h"
 
 #define EV_DESC_(id, g, n, f1, f2, f3, f4, f5)                                                  \
 	[TE_##id] = { .group = #g, .name = #n, .nslots = TE_NS_##id, .fields = { f1 f2 f3 f4 f5 } },

@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../config.h"
+#include "vmm/config.h"
 #include "cmd.h"
 #include "events.h"
 #include "report.h"
 #include "runtime.h"
 #include "view.h"
-#include "../util.h"
+#include "base/util.h"
 
 /* ---- record ---- */
 

@@ -44,7 +44,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../barrier.h"
+#include "base/barrier.h"
 #include "trace.h"
 
 #define TRACE_MAGIC "KEELTRC1"

@@ -21,12 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../config.h"
+#include "vmm/config.h"
 #include "report.h"
 #include "runtime.h"
 #include "trace.h"
 #include "view.h"
-#include "../util.h"
+#include "base/util.h"
 
 struct emitter {
 	pthread_t thread;

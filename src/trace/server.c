@@ -21,7 +21,7 @@
 
 #include "ring.h"
 #include "trace.h"
-#include "../util.h"
+#include "base/util.h"
 
 static struct {
 	int listen_fd;

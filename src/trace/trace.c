@@ -16,7 +16,7 @@
 #include "ring.h"
 #include "runtime.h"
 #include "view.h"
-#include "../util.h"
+#include "base/util.h"
 
 union trace_ctl_page trace_ctl_page __attribute__((aligned(4096)));
 

@@ -40,13 +40,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../config.h"
+#include "vmm/config.h"
 #include "cmd.h"
 #include "events.h"
 #include "runtime.h"
 #include "tracefs_int.h"
 #include "view.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define POLL_NS (5 * 1000 * 1000)         /* a blocked trace_pipe read looks again this often */
 #define PIPE_KEEP (256 * 1024)           /* stream bytes kept behind the furthest read */

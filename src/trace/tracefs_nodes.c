@@ -14,7 +14,7 @@
 #include "runtime.h"
 #include "tracefs_int.h"
 #include "view.h"
-#include "../util.h"
+#include "base/util.h"
 
 static const struct name_kind vm_files[] = {
 	{ "README", N_README },

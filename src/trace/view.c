@@ -19,7 +19,7 @@
 
 #include "events.h"
 #include "runtime.h"
-#include "../util.h"
+#include "base/util.h"
 
 #define MAX_TOTAL (1ull << 40)
 #define CALIBRATE_NS (20 * 1000 * 1000ull)

@@ -17,11 +17,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../block/block.h"
-#include "../config.h"
-#include "../iothread.h"
-#include "../util.h"
-#include "../vm.h"
+#include "block/block.h"
+#include "vmm/config.h"
+#include "base/iothread.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 #include "virtio.h"
 
 #define BLK_QUEUE_SIZE 256

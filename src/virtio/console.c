@@ -12,10 +12,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../config.h"
-#include "../iothread.h"
-#include "../util.h"
-#include "../vm.h"
+#include "vmm/config.h"
+#include "base/iothread.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 #include "virtio.h"
 
 #define CON_QUEUE_SIZE 128

@@ -17,7 +17,7 @@
  */
 #include <errno.h>
 
-#include "../barrier.h"
+#include "base/barrier.h"
 #include "vq_internal.h"
 
 int packed_enable(struct virtqueue *vq, uint16_t size, uint64_t desc, uint64_t driver, uint64_t device)

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
-#include "../config.h"
-#include "../iothread.h"
-#include "../util.h"
+#include "vmm/config.h"
+#include "base/iothread.h"
+#include "base/util.h"
 #include "virtio.h"
 
 #define RNG_QUEUE_SIZE 256

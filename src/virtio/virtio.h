@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../iothread.h"
+#include "base/iothread.h"
 #include "virtqueue.h"
 
 struct vm;

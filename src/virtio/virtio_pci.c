@@ -17,12 +17,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "../config.h"
-#include "../irq_route.h"
-#include "../pci.h"
-#include "../trace/trace.h"
-#include "../util.h"
-#include "../vm.h"
+#include "vmm/config.h"
+#include "vmm/irq_route.h"
+#include "dev/pci.h"
+#include "trace/trace.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 #include "virtio.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4

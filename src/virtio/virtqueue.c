@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../barrier.h"
+#include "base/barrier.h"
 #include "vq_internal.h"
 
 static const char *const error_names[VQ_NR_ERRORS] = {

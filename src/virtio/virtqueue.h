@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "../guest_mem.h"
+#include "vmm/guest_mem.h"
 
 #define VQ_MAX_SIZE 1024
 

@@ -42,8 +42,8 @@
 #include <zlib.h>
 
 #include "block/block.h"
-#include "sandbox.h"
-#include "util.h"
+#include "vmm/sandbox.h"
+#include "base/util.h"
 
 #define MAGIC 0x6b65656c626c6b31ull /* "keelblk1" */
 #define INFLIGHT 16

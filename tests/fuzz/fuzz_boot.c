@@ -10,7 +10,7 @@
 
 #include "boot/boot.h"
 #include "fake.h"
-#include "layout.h"
+#include "vmm/layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

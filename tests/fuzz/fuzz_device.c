@@ -7,7 +7,7 @@
  */
 #include <stdint.h>
 
-#include "device.h"
+#include "vmm/device.h"
 #include "fake.h"
 
 extern const struct device_desc FUZZ_DEVICE;

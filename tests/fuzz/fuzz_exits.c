@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #include "fake.h"
-#include "platform.h"
-#include "vcpu.h"
+#include "vmm/platform.h"
+#include "vmm/vcpu.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 
 #include "block/block.h"
-#include "util.h"
+#include "base/util.h"
 #include "vdriver.h"
 
 extern const struct virtio_device_desc FUZZ_VIRTIO;

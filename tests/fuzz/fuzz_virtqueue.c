@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "guest_mem.h"
+#include "vmm/guest_mem.h"
 #include "virtio/virtqueue.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,7 +21,7 @@
 
 #include "block/block.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static char tmpdir[256];
 static bool have_uring = true;

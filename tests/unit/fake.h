@@ -9,9 +9,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "guest_mem.h"
-#include "util.h"
-#include "vm.h"
+#include "vmm/guest_mem.h"
+#include "base/util.h"
+#include "vmm/vm.h"
 
 /* A VM struct for driving device models and loaders directly: no KVM VM
  * (vm_fd -1, so interrupt-line changes go nowhere), one idle vCPU slot. */

@@ -5,7 +5,7 @@
 #include "acpi/acpi.h"
 #include "acpi/aml.h"
 #include "fake.h"
-#include "layout.h"
+#include "vmm/layout.h"
 #include "unit.h"
 
 #define BASE 0xe0000ull

@@ -11,7 +11,7 @@
 #include "blktest.h"
 #include "block/block.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Random work through a cache over a file; then the file itself must hold what was written. */
 static void cache_file_case(enum blk_cache_mode mode, uint64_t csize, unsigned n, uint64_t seed)

@@ -14,7 +14,7 @@
 #include "blktest.h"
 #include "block/block.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static void file_basic(void)
 {

@@ -11,7 +11,7 @@
 #include "blktest.h"
 #include "block/block.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Open partition n of the fake's image; 0 or -errno with the message in err. */
 static int try_part(struct fake *f, unsigned n, struct blk_dev **p, char *err, size_t errlen)

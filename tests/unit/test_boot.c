@@ -6,7 +6,7 @@
 
 #include "boot/boot.h"
 #include "fake.h"
-#include "layout.h"
+#include "vmm/layout.h"
 #include "unit.h"
 
 #define RAM (64ull << 20)

@@ -3,10 +3,10 @@
 #include <errno.h>
 
 #include "acpi/acpi.h"
-#include "device.h"
+#include "vmm/device.h"
 #include "fake.h"
-#include "layout.h"
-#include "pci.h"
+#include "vmm/layout.h"
+#include "dev/pci.h"
 #include "unit.h"
 
 static uint64_t dev_read(const struct device_desc *d, const struct io_range_desc *r, void *s, uint64_t off,

@@ -2,7 +2,7 @@
 /* `keel run` option parsing: defaults, every option, and one clear error line (status 2) per mistake. */
 #include <errno.h>
 
-#include "cli.h"
+#include "vmm/cli.h"
 #include "fake.h"
 #include "unit.h"
 

@@ -7,13 +7,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "cpuid.h"
-#include "device.h"
+#include "vmm/cpuid.h"
+#include "vmm/device.h"
 #include "fake.h"
-#include "iothread.h"
-#include "layout.h"
+#include "base/iothread.h"
+#include "vmm/layout.h"
 #include "unit.h"
-#include "vcpu.h"
+#include "vmm/vcpu.h"
 
 static void guest_mem_bounds(void)
 {

@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include "block/block.h"
-#include "iothread.h"
+#include "base/iothread.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static char root[64];
 

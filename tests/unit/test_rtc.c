@@ -2,7 +2,7 @@
 /* CMOS RTC: time formats, setting the clock, calendar arithmetic, flags, battery-backed RAM. */
 #include <time.h>
 
-#include "device.h"
+#include "vmm/device.h"
 #include "fake.h"
 #include "unit.h"
 

@@ -27,7 +27,7 @@
 #include "trace/trace.h"
 #include "trace/view.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SCALE 20 /* sanitizers slow every access down */

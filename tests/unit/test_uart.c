@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 
-#include "device.h"
+#include "vmm/device.h"
 #include "fake.h"
 #include "unit.h"
 

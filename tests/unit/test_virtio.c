@@ -15,7 +15,7 @@
 
 #include "block/block.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 #include "vdriver.h"
 
 #define MEM (16ull << 20)

@@ -16,7 +16,7 @@
 #include "blkfake.h"
 #include "block/block.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 #include "vdriver.h"
 
 #define MEM (16ull << 20)

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "guest_mem.h"
-#include "pci.h"
+#include "vmm/guest_mem.h"
+#include "dev/pci.h"
 #include "virtio/virtio.h"
 
 #define VD_RING_BASE 0x10000ull   /* queue q's rings at VD_RING_BASE + q * VD_RING_STRIDE */

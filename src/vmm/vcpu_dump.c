@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "util.h"
+#include "base/util.h"
 #include "vcpu.h"
 
 static const char *const mp_state_names[] = {

@@ -12,7 +12,7 @@
 
 #include "device.h"
 #include "trace/trace.h"
-#include "util.h"
+#include "base/util.h"
 #include "virtio/virtio.h"
 #include "vm.h"
 

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bus.h"
+#include "vmm/bus.h"
 
 #define PCI_SLOTS 32
 #define PCI_CFG_SIZE 256

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "layout.h"
-#include "util.h"
+#include "base/util.h"
 #include "vm.h"
 
 struct required_cap {

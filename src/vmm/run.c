@@ -26,7 +26,7 @@
 #include "probe.h"
 #include "sandbox.h"
 #include "trace/trace.h"
-#include "util.h"
+#include "base/util.h"
 #include "vm.h"
 #include "vcpu.h"
 #include "vm_lifecycle.h"

@@ -14,7 +14,7 @@
 #include "cpuid.h"
 #include "layout.h"
 #include "trace/trace.h"
-#include "util.h"
+#include "base/util.h"
 
 #define SIG_KICK SIGUSR1
 

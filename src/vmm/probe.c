@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define PROBE_ITERATIONS 256u
 /* Far above hardware speed (~1 ns), far below emulation speed (~340 ns measured). */

@@ -10,7 +10,7 @@
 #include "trace/view.h"
 #include "trace/ring.h"
 #include "trace/runtime.h"
-#include "util.h"
+#include "base/util.h"
 
 struct cli_error {
 	FILE *err;

@@ -22,7 +22,7 @@
 #include "config.h"
 #include "console.h"
 #include "trace/trace.h"
-#include "util.h"
+#include "base/util.h"
 
 /* System calls a running keel makes (vCPU and device threads included). */
 static const int allowed_syscalls[] = {

@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 
 #include "trace/trace.h"
-#include "util.h"
+#include "base/util.h"
 #include "vcpu.h"
 
 typedef int (*exit_handler)(struct vcpu *v);

@@ -7,7 +7,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "base/util.h"
 #include "vm.h"
 
 #define ESCAPE_KEY 0x01 /* Ctrl-A */

@@ -22,7 +22,7 @@
 #include "layout.h"
 #include "platform.h"
 #include "trace/trace.h"
-#include "util.h"
+#include "base/util.h"
 #include "vcpu.h"
 #include "vm_lifecycle.h"
 
