@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # keel build.  `make` builds build/keel; `make test` builds and runs every
 # test; `make asan` runs them under ASan+UBSan; `make run` boots the default
-# guest; `make fuzz` runs each fuzzer longer; `make tsan` runs the tracing,
+# guest (`make run CPUS=N` for N vCPUs); `make fuzz` runs each fuzzer longer; `make tsan` runs the tracing,
 # block-stack and core unit tests (rings, pollers, cache threads, I/O-thread
 # polling) under ThreadSanitizer.
 
@@ -18,7 +18,8 @@ LDLIBS_KEEL = -lseccomp -luring -lz -lfuse3 -lpthread
 FUSE_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null || echo -I/usr/include/fuse3)
 
 SRCS := $(sort $(wildcard src/*.c src/*/*.c))
-LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+MAIN_SRCS := src/main.c src/devtest/main.c
+LIB_SRCS := $(filter-out $(MAIN_SRCS),$(SRCS))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
@@ -39,6 +40,10 @@ $(BUILD)/libkeel.a: $(LIB_OBJS)
 	$(call say,AR,$@)ar rcs $@ $^
 
 $(BUILD)/keel: $(BUILD)/src/main.o $(BUILD)/libkeel.a
+	$(call say,LD,$@)$(CC) $(SAN) -o $@ $^ $(LDLIBS_KEEL)
+
+# Device tests without a CPU (src/devtest): a binary of its own, never part of keel.
+$(BUILD)/keel-devtest: $(BUILD)/src/devtest/main.o $(BUILD)/libkeel.a
 	$(call say,LD,$@)$(CC) $(SAN) -o $@ $^ $(LDLIBS_KEEL)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libkeel.a
@@ -68,7 +73,7 @@ test:
 	@$(MAKE) --no-print-directory test-build
 	@KEEL_BUILD=$(BUILD) tests/run-all.sh
 
-test-build: $(BUILD)/keel unit guests $(BUILD)/tests/drive $(BUILD)/tests/crashwrite $(BUILD)/bench/blockbench fuzzers
+test-build: $(BUILD)/keel $(BUILD)/keel-devtest unit guests $(BUILD)/tests/drive $(BUILD)/tests/crashwrite $(BUILD)/bench/blockbench fuzzers
 
 fuzz: fuzzers
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/fuzz/run.sh
@@ -95,7 +100,7 @@ tsan:
 run:
 	@scripts/deps.sh build
 	@$(MAKE) --no-print-directory $(BUILD)/keel
-	@scripts/run-default-guest.sh $(BUILD)
+	@scripts/run-default-guest.sh $(BUILD) $(CPUS)
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz build-tsan

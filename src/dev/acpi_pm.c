@@ -39,7 +39,7 @@ struct acpi_pm {
 
 static uint32_t pm_timer(const struct acpi_pm *p)
 {
-	unsigned __int128 ticks = (unsigned __int128)(now_ns() - p->vm->boot_ns) * PM_TIMER_HZ / 1000000000u;
+	unsigned __int128 ticks = (unsigned __int128)(vm_clock_ns(p->vm) - p->vm->boot_ns) * PM_TIMER_HZ / 1000000000u;
 	return (uint32_t)ticks;
 }
 

@@ -4,7 +4,8 @@
  * CMOS RAM.  The clock runs in UTC from the host's real-time clock plus an
  * offset the guest can change by writing the time registers.  Periodic,
  * alarm and update-ended interrupts come from a timer thread that exists
- * only while the guest has one of them enabled.  The firmware-visible
+ * once the guest has enabled one of them (in device tests, with a virtual
+ * clock, from the clock's moves instead).  The firmware-visible
  * memory size and CPU count bytes are filled in at creation.  CMOS RAM
  * and the clock offset are battery-backed: they survive guest reboots.
  */
@@ -47,6 +48,7 @@ struct rtc {
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool thread_running, stopping;
+	bool armed; /* an interrupt source was enabled: events run (thread, or the virtual clock's watcher) */
 	struct vm *vm;
 	uint8_t index;
 	uint8_t cmos[128];
@@ -56,14 +58,15 @@ struct rtc {
 	bool irq_level;
 };
 
-/* The guest's clock: whole seconds shifted by the offset, sub-second from the host. */
+/* The guest's clock: whole seconds shifted by the offset, sub-second from the host (or the virtual clock). */
 static int64_t guest_time(const struct rtc *r, uint64_t *nsec)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t sec;
+	uint64_t ns;
+	vm_clock_realtime(r->vm, &sec, &ns);
 	if (nsec)
-		*nsec = (uint64_t)ts.tv_nsec;
-	return (int64_t)ts.tv_sec + r->offset_sec;
+		*nsec = ns;
+	return sec + r->offset_sec;
 }
 
 /* UTC calendar arithmetic (proleptic Gregorian), free of libc time zones. */
@@ -236,7 +239,7 @@ static void *rtc_thread(void *arg)
 	struct rtc *r = arg;
 	pthread_mutex_lock(&r->lock);
 	while (!r->stopping) {
-		uint64_t deadline = run_events(r, now_ns());
+		uint64_t deadline = run_events(r, vm_clock_ns(r->vm));
 		if (!deadline) {
 			pthread_cond_wait(&r->cond, &r->lock);
 			continue;
@@ -252,10 +255,13 @@ static void *rtc_thread(void *arg)
 static void interrupts_changed(struct rtc *r)
 {
 	if (r->cmos[RTC_REG_B] & (REG_B_PIE | REG_B_AIE | REG_B_UIE)) {
-		if (!r->thread_running) {
+		if (!r->armed) {
+			r->armed = true;
 			r->last_second = guest_time(r, NULL);
-			r->next_periodic = now_ns() + periodic_ns(r);
-			r->thread_running = pthread_create(&r->thread, NULL, rtc_thread, r) == 0;
+			r->next_periodic = vm_clock_ns(r->vm) + periodic_ns(r);
+			/* A virtual clock runs the events itself when it moves (clock_moved()). */
+			if (!r->vm->virtual_clock)
+				r->thread_running = pthread_create(&r->thread, NULL, rtc_thread, r) == 0;
 		}
 		pthread_cond_signal(&r->cond);
 	}
@@ -279,7 +285,7 @@ static uint8_t read_reg(struct rtc *r, uint8_t idx)
 	}
 	case RTC_REG_C: {
 		if (!r->thread_running)
-			run_events(r, now_ns());
+			run_events(r, vm_clock_ns(r->vm));
 		uint8_t c = r->cmos[RTC_REG_C];
 		r->cmos[RTC_REG_C] = 0; /* reading C acknowledges every flag */
 		update_irq(r);
@@ -369,6 +375,16 @@ static void fill_firmware_bytes(struct rtc *r, const struct vm *vm)
 	r->cmos[0x5f] = (uint8_t)(vm->nr_vcpus - 1);
 }
 
+/* Device tests: the virtual clock moved; run what fell due, as the timer thread would have. */
+static void clock_moved(void *opaque)
+{
+	struct rtc *r = opaque;
+	pthread_mutex_lock(&r->lock);
+	if (r->armed)
+		run_events(r, vm_clock_ns(r->vm));
+	pthread_mutex_unlock(&r->lock);
+}
+
 static int rtc_create(struct vm *vm, void **state)
 {
 	struct rtc *r = calloc(1, sizeof(*r));
@@ -394,6 +410,12 @@ static int rtc_create(struct vm *vm, void **state)
 	r->cmos[RTC_REG_D] = REG_D_VRT;
 	fill_firmware_bytes(r, vm);
 	latch_time(r);
+	if (vm->virtual_clock && vm_clock_watch(vm, clock_moved, r)) {
+		pthread_cond_destroy(&r->cond);
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return -ENOSPC;
+	}
 	*state = r;
 	return 0;
 }
@@ -407,6 +429,8 @@ static void rtc_destroy(void *state)
 	pthread_mutex_unlock(&r->lock);
 	if (r->thread_running)
 		pthread_join(r->thread, NULL);
+	if (r->vm->virtual_clock)
+		vm_clock_unwatch(r->vm, clock_moved, r);
 	memcpy(r->vm->nvram.ram, r->cmos, sizeof(r->cmos));
 	r->vm->nvram.rtc_offset_sec = r->offset_sec;
 	r->vm->nvram.valid = true;

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "vmm/accel.h"
 #include "vmm/config.h"
 #include "vmm/irq_route.h"
 #include "dev/pci.h"
@@ -88,6 +88,8 @@ struct virtio_pci {
 	bool msix_enabled, msix_maskall;
 	int vector_fd[MAX_VECTORS];
 	unsigned gsi[MAX_VECTORS];
+	unsigned nr_irqfds;     /* vectors bound to their GSI (vector_fd[0 .. nr_irqfds)) */
+	uint64_t ioeventfd_bar; /* where the notify ioeventfds are, 0: none */
 	unsigned msix_cap_off, cfg_cap_off;
 };
 
@@ -221,6 +223,7 @@ int virtio_start_iothread(struct virtio_dev *vd, struct iothread *t, const char 
 
 /* --- ioeventfd ----------------------------------------------------------- */
 
+/* The queues' notify addresses in BAR 0 at `bar` signal their kick eventfds (or no longer). */
 static void set_ioeventfds(struct virtio_pci *vp, uint64_t bar, bool assign)
 {
 	if (!vp->vd.vm || vp->vd.harness)
@@ -232,9 +235,11 @@ static void set_ioeventfds(struct virtio_pci *vp, uint64_t bar, bool assign)
 			.fd = vp->vd.kick_fd[q],
 			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 		};
-		if (ioctl(vp->vd.vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
-			log_debug("%s: KVM_IOEVENTFD queue %u: %s", vp->name, q, strerror(errno));
+		int r = vp->vd.vm->accel->ioeventfd(vp->vd.vm, &io);
+		if (r)
+			log_debug("%s: ioeventfd for queue %u: %s", vp->name, q, strerror(-r));
 	}
+	vp->ioeventfd_bar = assign ? bar : 0;
 }
 
 static void bar_moved(struct pci_dev *d, unsigned bar, uint64_t old, uint64_t now)
@@ -659,6 +664,13 @@ static void close_fds(struct virtio_pci *vp)
 /* What virtio_pci_new() set up besides the device model, in reverse. */
 static void release(struct virtio_pci *vp)
 {
+	/* The VM outlives its devices (guest reboots): take back what was bound to its descriptors. */
+	if (vp->ioeventfd_bar)
+		set_ioeventfds(vp, vp->ioeventfd_bar, false);
+	while (vp->nr_irqfds) {
+		unsigned v = --vp->nr_irqfds;
+		(void)irq_irqfd(&vp->vd.vm->irq, vp->vector_fd[v], vp->gsi[v], false);
+	}
 	close_fds(vp);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vq_destroy(&vp->vd.vq[i]);
@@ -719,6 +731,7 @@ struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigne
 				log_error("%s: cannot set up MSI-X vector %u", vp->name, v);
 				goto destroy_device;
 			}
+			vp->nr_irqfds = v + 1;
 		}
 	}
 	if (build_config_space(vp))

@@ -15,12 +15,13 @@
 struct cli_error {
 	FILE *err;
 	const char *option;
+	const char *prog;
 };
 
 __attribute__((format(printf, 2, 3))) static int usage_error(struct cli_error *e, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(e->err, "keel run: --%s: ", e->option);
+	fprintf(e->err, "%s: --%s: ", e->prog, e->option);
 	va_start(ap, fmt);
 	vfprintf(e->err, fmt, ap);
 	va_end(ap);
@@ -250,12 +251,21 @@ static const struct option_desc run_options[] = {
 	{ "debug-sandbox-violation", 0, NULL, "testing: make a forbidden system call once the sandbox is up", opt_sandbox_violation },
 };
 
-void cli_print_run_help(FILE *out)
+static const struct cli_variant run_variant = {
+	.prog = "keel run",
+	.summary = "Boot a Linux kernel (bzImage or PVH ELF) in a KVM virtual machine.\n"
+		   "COM1 is the console; Ctrl-A x quits, Ctrl-A h lists the other keys.",
+};
+
+static void print_help(const struct cli_variant *v, FILE *out)
 {
-	fprintf(out, "usage: keel run --kernel FILE [options]\n\n"
-		     "Boot a Linux kernel (bzImage or PVH ELF) in a KVM virtual machine.\n"
-		     "COM1 is the console; Ctrl-A x quits, Ctrl-A h lists the other keys.\n\n"
-		     "options:\n");
+	fprintf(out, "usage: %s %s[options]\n\n%s\n\noptions:\n", v->prog, v->kernel_optional ? "" : "--kernel FILE ",
+		v->summary);
+	for (size_t i = 0; i < v->nr_extra; i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s %s", v->extra[i].name, v->extra[i].metavar);
+		fprintf(out, "  %-28s %s\n", left, v->extra[i].help);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(run_options); i++) {
 		const struct option_desc *o = &run_options[i];
 		char left[64];
@@ -265,11 +275,23 @@ void cli_print_run_help(FILE *out)
 		fprintf(out, "  %-28s %s\n", o->short_name ? left : left + 2, o->help);
 	}
 	fprintf(out, "  %-28s %s\n", "-h, --help", "show this help");
-	fprintf(out, "\nexit status: 0 guest powered off, 1 keel failed, 2 bad command line,\n"
-		     "3 guest crashed (triple fault or KVM error; registers are printed)\n");
+	if (v == &run_variant)
+		fprintf(out, "\nexit status: 0 guest powered off, 1 keel failed, 2 bad command line,\n"
+			     "3 guest crashed (triple fault or KVM error; registers are printed)\n");
+}
+
+void cli_print_run_help(FILE *out)
+{
+	print_help(&run_variant, out);
 }
 
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE *err)
+{
+	return cli_parse_variant(&run_variant, argc, argv, cfg, out, err);
+}
+
+int cli_parse_variant(const struct cli_variant *v, int argc, char **argv, struct vm_config *cfg, FILE *out,
+		      FILE *err)
 {
 	*cfg = (struct vm_config){
 		.cmdline = "console=ttyS0",
@@ -282,8 +304,10 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE 
 		.verbosity = LOG_NORMAL,
 	};
 
-	enum { N = ARRAY_SIZE(run_options) };
-	struct option longopts[N + 2];
+	enum { N = ARRAY_SIZE(run_options), X = 8 };
+	if (v->nr_extra > X)
+		return KEEL_EXIT_USAGE;
+	struct option longopts[N + X + 2];
 	char shortopts[3 * N + 4];
 	size_t s = 0;
 	shortopts[s++] = ':'; /* report a missing argument as ':' */
@@ -296,10 +320,12 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE 
 				shortopts[s++] = ':';
 		}
 	}
+	for (size_t i = 0; i < v->nr_extra; i++)
+		longopts[N + i] = (struct option){ v->extra[i].name, required_argument, NULL, 1024 + (int)i };
 	shortopts[s++] = 'h';
 	shortopts[s] = '\0';
-	longopts[N] = (struct option){ "help", no_argument, NULL, 'h' };
-	longopts[N + 1] = (struct option){ 0 };
+	longopts[N + v->nr_extra] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[N + v->nr_extra + 1] = (struct option){ 0 };
 
 	optind = 1;
 	opterr = 0;
@@ -309,16 +335,22 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE 
 		if (c == -1)
 			break;
 		if (c == 'h') {
-			cli_print_run_help(out);
+			print_help(v, out);
 			return -1;
 		}
 		if (c == '?' || c == ':') {
 			const char *what = argv[optind - 1];
 			if (c == ':')
-				fprintf(err, "keel run: %s: needs a value (see keel run --help)\n", what);
+				fprintf(err, "%s: %s: needs a value (see %s --help)\n", v->prog, what, v->prog);
 			else
-				fprintf(err, "keel run: %s: unknown option (see keel run --help)\n", what);
+				fprintf(err, "%s: %s: unknown option (see %s --help)\n", v->prog, what, v->prog);
 			return KEEL_EXIT_USAGE;
+		}
+		if (c >= 1024 && c < 1024 + (int)v->nr_extra) {
+			int r = v->extra[c - 1024].apply(v->ctx, optarg, err);
+			if (r)
+				return r;
+			continue;
 		}
 		const struct option_desc *o = NULL;
 		if (c >= 256 && c < 256 + (int)N) {
@@ -330,17 +362,19 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, FILE *out, FILE 
 		}
 		if (!o)
 			return KEEL_EXIT_USAGE;
-		struct cli_error e = { err, o->name };
+		struct cli_error e = { err, o->name, v->prog };
+		if (v->refuse_kvm_fd && o->apply == opt_kvm_fd)
+			return usage_error(&e, "%s runs no KVM and opens no /dev/kvm", v->prog);
 		int r = o->apply(cfg, o->metavar ? optarg : NULL, &e);
 		if (r)
 			return r;
 	}
 	if (optind < argc) {
-		fprintf(err, "keel run: unexpected argument '%s' (see keel run --help)\n", argv[optind]);
+		fprintf(err, "%s: unexpected argument '%s' (see %s --help)\n", v->prog, argv[optind], v->prog);
 		return KEEL_EXIT_USAGE;
 	}
-	if (!cfg->kernel) {
-		fprintf(err, "keel run: --kernel is required (see keel run --help)\n");
+	if (!cfg->kernel && !v->kernel_optional) {
+		fprintf(err, "%s: --kernel is required (see %s --help)\n", v->prog, v->prog);
 		return KEEL_EXIT_USAGE;
 	}
 	return 0;

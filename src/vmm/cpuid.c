@@ -186,7 +186,7 @@ void cpuid_host(unsigned leaf, unsigned r[4])
 
 unsigned cpuid_phys_bits(const struct kvm_cpuid2 *supported)
 {
-	for (unsigned i = 0; i < supported->nent; i++)
+	for (unsigned i = 0; supported && i < supported->nent; i++)
 		if (supported->entries[i].function == 0x80000008 && (supported->entries[i].eax & 0xff))
 			return supported->entries[i].eax & 0xff;
 	return 36;

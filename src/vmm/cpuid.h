@@ -17,7 +17,7 @@ struct cpuid_options {
 };
 struct kvm_cpuid2 *cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, const struct cpuid_options *o);
 
-/* Guest physical address width KVM reports (CPUID 0x80000008), 36 if absent. */
+/* Guest physical address width KVM reports (CPUID 0x80000008), 36 if absent or without KVM (NULL). */
 unsigned cpuid_phys_bits(const struct kvm_cpuid2 *supported);
 
 /* The host's CPUID leaf `leaf` (subleaf 0): eax, ebx, ecx, edx. */

@@ -5,18 +5,19 @@
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
+#include "accel.h"
 #include "layout.h"
+#include "vm.h"
 
 #define PIC_LINES 16
 #define MSI_GSI_BASE IOAPIC_PINS
 
-void irq_router_init(struct irq_router *r, int vm_fd)
+void irq_router_init(struct irq_router *r, struct vm *vm)
 {
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
-	r->vm_fd = vm_fd;
+	r->vm = vm;
 }
 
 void irq_router_destroy(struct irq_router *r)
@@ -71,7 +72,7 @@ static int commit(struct irq_router *r)
 		};
 	}
 	t->nr = n;
-	int ret = ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
+	int ret = r->vm->accel->set_gsi_routing(r->vm, t);
 	free(t);
 	return ret;
 }
@@ -115,6 +116,5 @@ int irq_msi_update(struct irq_router *r, unsigned gsi, bool valid, uint64_t addr
 
 int irq_irqfd(struct irq_router *r, int fd, unsigned gsi, bool assign)
 {
-	struct kvm_irqfd f = { .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
-	return ioctl(r->vm_fd, KVM_IRQFD, &f) < 0 ? -errno : 0;
+	return r->vm->accel->irqfd(r->vm, fd, gsi, assign);
 }

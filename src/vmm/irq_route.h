@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * KVM GSI routing: the in-kernel irqchip's 24 IOAPIC (and 16 PIC) lines plus
+ * GSI routing (KVM's model, through vm->accel): the in-kernel irqchip's 24 IOAPIC (and 16 PIC) lines plus
  * MSI routes for devices.  A device allocates a GSI per MSI-X vector, binds
  * an eventfd to it with KVM_IRQFD, and re-targets the route when the guest
  * programs the vector, so raising an interrupt is one eventfd write from any
@@ -14,9 +14,11 @@
 
 #define IRQ_MSI_ROUTES 256
 
+struct vm;
+
 struct irq_router {
 	pthread_mutex_t lock;
-	int vm_fd;
+	struct vm *vm; /* routes and irqfds go to vm->accel */
 	unsigned nr_msi;
 	struct {
 		bool valid; /* false: the route is not installed (vector masked or unprogrammed) */
@@ -25,7 +27,8 @@ struct irq_router {
 	} msi[IRQ_MSI_ROUTES];
 };
 
-void irq_router_init(struct irq_router *r, int vm_fd);
+/* A router with no MSI routes; irq_commit() then installs the plain irqchip table. */
+void irq_router_init(struct irq_router *r, struct vm *vm);
 void irq_router_destroy(struct irq_router *r);
 /* Reserve a GSI for one MSI vector (no route installed yet).  0 or -ENOSPC. */
 int irq_msi_alloc(struct irq_router *r, unsigned *gsi);

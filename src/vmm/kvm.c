@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "layout.h"
+#include "accel.h"
 #include "base/util.h"
+#include "layout.h"
 #include "vm.h"
 
 struct required_cap {
@@ -42,8 +43,11 @@ int kvm_open(int passed_fd)
 		if (fd < 0) {
 			int e = errno;
 			if (e == ENOENT)
-				log_error("/dev/kvm does not exist: KVM is not available on this host "
-					  "(load kvm_intel or kvm_amd, or enable virtualization in the firmware)");
+				log_error("/dev/kvm does not exist: this host offers no KVM (a VM without nested "
+					  "virtualization, or kvm_intel/kvm_amd not loaded, or virtualization off in the "
+					  "firmware); on such a host `make run` boots the guest inside the lab (QEMU "
+					  "emulating an AMD-V machine, tests/lab/lab.sh), and keel-devtest tests device "
+					  "models without a CPU");
 			else if (e == EACCES || e == EPERM)
 				log_error("/dev/kvm: permission denied (add your user to group 'kvm', "
 					  "or pass an open descriptor with --kvm-fd)");
@@ -118,14 +122,66 @@ unsigned kvm_max_vcpus(int kvm_fd)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+/* The in-kernel interrupt controllers as KVM_CREATE_IRQCHIP and KVM_CREATE_PIT2 left them. */
+struct kvm_chip_state {
+	struct kvm_irqchip chips[3]; /* PIC master, PIC slave, IOAPIC */
+	struct kvm_pit_state2 pit;
+};
+
+static int snapshot_chips(struct vm *vm)
+{
+	struct kvm_chip_state *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (unsigned i = 0; i < 3; i++) {
+		s->chips[i].chip_id = i;
+		if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->chips[i]) < 0)
+			goto fail;
+	}
+	if (ioctl(vm->vm_fd, KVM_GET_PIT2, &s->pit) < 0)
+		goto fail;
+	vm->chip_state = s;
+	return 0;
+fail:;
+	int r = -errno;
+	free(s);
+	log_error("reading the interrupt controllers' reset state: %s", strerror(-r));
+	return r;
+}
+
+int kvm_reset_chips(struct vm *vm)
+{
+	const struct kvm_chip_state *s = vm->chip_state;
+	for (unsigned i = 0; i < 3; i++)
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &s->chips[i]) < 0)
+			return -errno;
+	struct kvm_pit_state2 pit = s->pit;
+	return ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0 ? -errno : 0;
+}
+
 int kvm_create_vm(struct vm *vm)
 {
 	int r;
+	unsigned max = kvm_max_vcpus(vm->kvm_fd);
+	if (vm->nr_vcpus > max) {
+		log_error("--cpus %u: KVM on this host allows at most %u vCPUs", vm->nr_vcpus, max);
+		return -EINVAL;
+	}
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size < (int)sizeof(struct kvm_run)) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -EINVAL;
+	}
+	vm->supported_cpuid = kvm_supported_cpuid(vm->kvm_fd);
+	if (!vm->supported_cpuid) {
+		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return -EINVAL;
+	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		r = -errno;
 		log_error("KVM_CREATE_VM: %s", strerror(errno));
-		return r;
+		goto free_cpuid;
 	}
 	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
@@ -166,11 +222,17 @@ int kvm_create_vm(struct vm *vm)
 		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
 		goto close_vm;
 	}
+	r = snapshot_chips(vm);
+	if (r)
+		goto close_vm;
 	return 0;
 
 close_vm:
 	close(vm->vm_fd);
 	vm->vm_fd = -1;
+free_cpuid:
+	free(vm->supported_cpuid);
+	vm->supported_cpuid = NULL;
 	return r;
 }
 
@@ -179,4 +241,42 @@ void kvm_destroy_vm(struct vm *vm)
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	vm->vm_fd = -1;
+	free(vm->chip_state);
+	vm->chip_state = NULL;
+	free(vm->supported_cpuid);
+	vm->supported_cpuid = NULL;
 }
+
+/* --- the accelerator interface (accel.h) --------------------------------- */
+
+static void kvm_set_irq(struct vm *vm, unsigned gsi, bool level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = level ? 1 : 0 };
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+static int kvm_set_gsi_routing(struct vm *vm, const struct kvm_irq_routing *table)
+{
+	return ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, table) < 0 ? -errno : 0;
+}
+
+static int kvm_irqfd(struct vm *vm, int fd, unsigned gsi, bool assign)
+{
+	struct kvm_irqfd f = { .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+	return ioctl(vm->vm_fd, KVM_IRQFD, &f) < 0 ? -errno : 0;
+}
+
+static int kvm_ioeventfd(struct vm *vm, const struct kvm_ioeventfd *io)
+{
+	struct kvm_ioeventfd copy = *io;
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &copy) < 0 ? -errno : 0;
+}
+
+const struct accel_ops kvm_accel = {
+	.name = "kvm",
+	.set_irq = kvm_set_irq,
+	.set_gsi_routing = kvm_set_gsi_routing,
+	.irqfd = kvm_irqfd,
+	.ioeventfd = kvm_ioeventfd,
+};

@@ -21,8 +21,15 @@ struct kvm_cpuid2 *kvm_supported_cpuid(int kvm_fd);
 unsigned kvm_max_vcpus(int kvm_fd);
 
 /*
- * Create the VM: KVM VM, in-kernel irqchip and PIT, TSS and identity-map
- * pages, and memory slots for vm->mem.  0 or -errno (already reported).
+ * Create the VM on vm->kvm_fd: check the vCPU count, read the vCPU mapping
+ * size and the supported CPUID, create the KVM VM with its in-kernel irqchip
+ * and PIT, TSS and identity-map pages and memory slots for vm->mem, and keep
+ * the interrupt controllers' initial state.  Done once: a guest reboot
+ * resets this VM (kvm_reset_chips(), vcpu_reset()) rather than creating
+ * another, so that the sandbox can forbid KVM_CREATE_VM.  0 or -errno
+ * (already reported).
  */
 int kvm_create_vm(struct vm *vm);
 void kvm_destroy_vm(struct vm *vm);
+/* Put the PICs, IOAPIC and PIT back in the state they were created in.  0 or -errno. */
+int kvm_reset_chips(struct vm *vm);

@@ -41,7 +41,11 @@ static int register_ranges(struct bus *b, const struct io_range_desc *r, size_t 
 
 int platform_create(struct vm *vm)
 {
-	irq_router_init(&vm->irq, vm->vm_fd);
+	irq_router_init(&vm->irq, vm);
+	/* No MSI routes from an earlier boot (the KVM VM outlives reboots). */
+	int rr = irq_commit(&vm->irq);
+	if (rr)
+		log_debug("GSI routing: %s", strerror(-rr));
 	vm->devices = calloc(ARRAY_SIZE(platform_devices), sizeof(*vm->devices));
 	if (!vm->devices)
 		return -ENOMEM;

@@ -30,6 +30,7 @@
 #include "vm.h"
 #include "vcpu.h"
 #include "vm_lifecycle.h"
+#include "accel.h"
 
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
@@ -165,7 +166,7 @@ static void milestone(enum trace_milestone m, const char *what)
  * after the sandbox is up (start_disks()), because the sandbox's namespaces
  * need a single-threaded process.
  */
-static int open_guest_files(struct vm_config *cfg, struct vm *vm)
+int run_open_guest_files(struct vm_config *cfg, struct vm *vm)
 {
 	if (cfg->nr_disks) {
 		vm->disks = calloc(cfg->nr_disks, sizeof(*vm->disks));
@@ -207,7 +208,7 @@ static int open_guest_files(struct vm_config *cfg, struct vm *vm)
 	return 0;
 }
 
-static void close_guest_files(struct vm *vm)
+void run_close_guest_files(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_disks; i++)
 		blk_close(vm->disks[i]); /* writes back what is dirty and flushes */
@@ -220,7 +221,7 @@ static void close_guest_files(struct vm *vm)
 }
 
 /* Start the block stacks' threads (sandboxed already).  0 or -errno (reported). */
-static int start_disks(struct vm *vm)
+int run_start_disks(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_disks; i++) {
 		int r = blk_start(vm->disks[i]);
@@ -263,16 +264,30 @@ int cmd_run(int argc, char **argv)
 		return KEEL_EXIT_ERROR;
 	milestone(TM_START, "tracing set up");
 
-	int status = KEEL_EXIT_ERROR;
+	/*
+	 * Everything the user named is opened and checked before /dev/kvm is:
+	 * a wrong path or a bad image gets its own message on any host, with
+	 * or without KVM.
+	 */
+	int status = KEEL_EXIT_ERROR, kvm_fd = -1;
 	struct boot_files files;
 	if (boot_files_open(&files, cfg.kernel, cfg.initrd))
 		goto fini_trace;
 	int out_fd = open_serial_output(&cfg);
 	if (cfg.serial == SERIAL_FILE && out_fd < 0)
 		goto close_files;
-	int kvm_fd = kvm_open(cfg.kvm_fd);
-	if (kvm_fd < 0)
+	struct vm vm;
+	if (vm_init(&vm, &cfg, &kvm_accel))
 		goto close_serial;
+	vm.serial.out_fd = out_fd;
+	milestone(TM_RAM, "guest RAM allocated");
+	if (run_open_guest_files(&cfg, &vm))
+		goto fini_vm;
+	if (vm_load(&vm, &files))
+		goto fini_vm;
+	kvm_fd = kvm_open(cfg.kvm_fd);
+	if (kvm_fd < 0)
+		goto fini_vm;
 
 	milestone(TM_KVM_OPEN, "KVM opened");
 	/* The probe's answer is needed only for the vCPUs' CPUID: build the machine meanwhile. */
@@ -280,21 +295,9 @@ int cmd_run(int argc, char **argv)
 	bool probing = pthread_create(&probe.thread, NULL, probe_thread, &probe) == 0;
 	if (!probing)
 		probe.r = probe_host(kvm_fd, &probe.result);
-
-	struct vm vm;
-	if (vm_init(&vm, &cfg, kvm_fd, false)) {
-		if (probing)
-			pthread_join(probe.thread, NULL);
-		goto close_kvm;
-	}
-	vm.serial.out_fd = out_fd;
-	milestone(TM_RAM, "guest RAM allocated");
-	if (open_guest_files(&cfg, &vm)) {
-		if (probing)
-			pthread_join(probe.thread, NULL);
-		goto fini_vm;
-	}
-	r = vm_build(&vm, &files);
+	r = vm_attach_kvm(&vm, kvm_fd);
+	if (!r)
+		r = vm_build(&vm);
 	if (probing)
 		pthread_join(probe.thread, NULL); /* before the sandbox: namespaces need one thread */
 	milestone(TM_BUILT, "machine built, kernel loaded, host probed");
@@ -305,7 +308,7 @@ int cmd_run(int argc, char **argv)
 	vm.emulated_host = !probe.r && probe.result.emulated;
 	if (r)
 		goto fini_vm;
-	if (vm_create_vcpus(&vm)) {
+	if (vm_create_vcpus(&vm) || vm_boot_cpus(&vm, false)) {
 		vm_stop(&vm);
 		goto fini_vm;
 	}
@@ -322,7 +325,13 @@ int cmd_run(int argc, char **argv)
 
 	if (cfg.sandbox) {
 		struct sandbox_report rep;
-		if (sandbox_enter(&rep)) {
+		struct sandbox_fds sfds = {
+			.vm_fd = vm.vm_fd,
+			.vcpu_fd_base = vm.vcpu_fd_base,
+			.vcpu_fd_span = vm.vcpu_fd_span,
+			.tty_fd = con.tty ? con.in_fd : -1,
+		};
+		if (sandbox_enter(&rep, &sfds)) {
 			vm_stop(&vm);
 			goto close_signals;
 		}
@@ -331,13 +340,13 @@ int cmd_run(int argc, char **argv)
 				  rep.namespace_error);
 		milestone(TM_SANDBOX, "sandbox up");
 	}
-	if (start_disks(&vm)) {
+	if (run_start_disks(&vm)) {
 		vm_stop(&vm);
 		goto close_signals;
 	}
 
 	for (unsigned boot = 0;; boot++) {
-		if (boot && vm_start(&vm, &files))
+		if (boot && vm_restart(&vm, &files))
 			break;
 		console_attach(&con, &vm);
 		TRACE(COMPONENT_START, trace_str16("vm"), boot);
@@ -365,10 +374,9 @@ close_signals:
 stop_vm:
 	vm_stop(&vm);
 fini_vm:
-	close_guest_files(&vm);
-	vm_fini(&vm);
-close_kvm:
-	if (cfg.kvm_fd < 0)
+	run_close_guest_files(&vm);
+	vm_fini(&vm); /* the KVM VM and vCPUs, then /dev/kvm */
+	if (kvm_fd >= 0 && cfg.kvm_fd < 0)
 		close(kvm_fd);
 close_serial:
 	if (cfg.serial == SERIAL_FILE && out_fd >= 0)

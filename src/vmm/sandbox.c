@@ -34,7 +34,7 @@ static const int allowed_syscalls[] = {
 	SCMP_SYS(brk), SCMP_SYS(fallocate), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
 	SCMP_SYS(fcntl), SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(exit),
 	SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction),
-	SCMP_SYS(sigaltstack), SCMP_SYS(tgkill), SCMP_SYS(gettid), SCMP_SYS(getpid), SCMP_SYS(clock_gettime),
+	SCMP_SYS(sigaltstack), SCMP_SYS(gettid), SCMP_SYS(getpid), SCMP_SYS(clock_gettime),
 	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(sched_yield),
 	SCMP_SYS(sched_getaffinity), SCMP_SYS(getrandom), SCMP_SYS(restart_syscall), SCMP_SYS(signalfd4),
 	SCMP_SYS(prlimit64), SCMP_SYS(fdatasync),
@@ -42,16 +42,24 @@ static const int allowed_syscalls[] = {
 	SCMP_SYS(io_uring_enter),
 };
 
-/* ioctl requests allowed, on any descriptor (KVM system, VM and vCPU; terminal). */
-static const unsigned long allowed_ioctls[] = {
-	KVM_CHECK_EXTENSION, KVM_CREATE_VM, KVM_GET_VCPU_MMAP_SIZE, KVM_GET_SUPPORTED_CPUID,
-	KVM_GET_MSR_INDEX_LIST, KVM_SET_IDENTITY_MAP_ADDR, KVM_SET_TSS_ADDR, KVM_CREATE_IRQCHIP,
-	KVM_CREATE_PIT2, KVM_SET_USER_MEMORY_REGION, KVM_CREATE_VCPU, KVM_SET_CPUID2, KVM_SET_MSRS,
-	KVM_GET_MSRS, KVM_SET_FPU, KVM_GET_LAPIC, KVM_SET_LAPIC, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_REGS,
-	KVM_GET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_TRANSLATE,
-	KVM_SET_REGS, KVM_RUN, KVM_IRQ_LINE, KVM_IRQFD, KVM_IOEVENTFD, KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI,
-	TCGETS, TCSETS, TCSETSW,
+/*
+ * ioctl requests allowed once running, per descriptor.  Creating anything
+ * (VMs, vCPUs, interrupt controllers, memory slots) is done before the
+ * sandbox; a guest reboot resets what exists (vm.c, vcpu_reset.c).
+ */
+static const unsigned long vm_ioctls[] = {
+	KVM_IRQ_LINE, KVM_IRQFD, KVM_IOEVENTFD, KVM_SET_GSI_ROUTING, /* devices */
+	KVM_SET_IRQCHIP, KVM_SET_PIT2, /* reboot: the interrupt controllers' reset */
 };
+static const unsigned long vcpu_ioctls[] = {
+	KVM_RUN,
+	/* reboot: vcpu_reset() and the boot state */
+	KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_SET_XSAVE, KVM_SET_XCRS, KVM_SET_MSRS, KVM_SET_MP_STATE,
+	KVM_SET_LAPIC, KVM_SET_VCPU_EVENTS, KVM_SET_DEBUGREGS, KVM_SET_NESTED_STATE, KVM_GET_SREGS,
+	/* crash and SIGQUIT dumps (vcpu_dump.c) */
+	KVM_GET_REGS, KVM_GET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_GET_LAPIC, KVM_TRANSLATE,
+};
+static const unsigned long tty_ioctls[] = { TCGETS, TCSETS, TCSETSW };
 
 #define MAX_SYSCALL_NAMES 512
 static char syscall_names[MAX_SYSCALL_NAMES][24];
@@ -156,7 +164,25 @@ static int drop_capabilities(void)
 	return 0;
 }
 
-static int install_filter(void)
+/*
+ * ioctl(fd, req) for fd in [base, base + span) (span a power of two, base
+ * aligned to it) and req in reqs.  The descriptor and request are ints: only
+ * their low 32 bits are compared, as the kernel uses only those.
+ */
+static int allow_ioctls(scmp_filter_ctx ctx, int base, int span, const unsigned long *reqs, size_t n)
+{
+	if (base < 0 || span <= 0)
+		return 0;
+	scmp_datum_t mask = 0xffffffffu & ~(scmp_datum_t)(span - 1);
+	int r = 0;
+	for (size_t i = 0; !r && i < n; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 2,
+				     SCMP_A0(SCMP_CMP_MASKED_EQ, mask, (scmp_datum_t)base),
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, reqs[i]));
+	return r;
+}
+
+static int install_filter(const struct sandbox_fds *fds)
 {
 	int r = -ENOMEM;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -165,9 +191,15 @@ static int install_filter(void)
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (size_t i = 0; !r && i < ARRAY_SIZE(allowed_syscalls); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed_syscalls[i], 0);
-	for (size_t i = 0; !r && i < ARRAY_SIZE(allowed_ioctls); i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, allowed_ioctls[i]));
+	if (!r)
+		r = allow_ioctls(ctx, fds->vm_fd, 1, vm_ioctls, ARRAY_SIZE(vm_ioctls));
+	if (!r)
+		r = allow_ioctls(ctx, fds->vcpu_fd_base, fds->vcpu_fd_span, vcpu_ioctls, ARRAY_SIZE(vcpu_ioctls));
+	if (!r)
+		r = allow_ioctls(ctx, fds->tty_fd, 1, tty_ioctls, ARRAY_SIZE(tty_ioctls));
+	/* Signals to keel's own threads only (the vCPU kick, raise()); no PID namespace is needed for that. */
+	if (!r)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	/* Threads only: clone must carry CLONE_THREAD; clone3's flags cannot be inspected. */
 	if (!r)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
@@ -199,7 +231,7 @@ static int install_filter(void)
 	return r;
 }
 
-int sandbox_enter(struct sandbox_report *report)
+int sandbox_enter(struct sandbox_report *report, const struct sandbox_fds *fds)
 {
 	memset(report, 0, sizeof(*report));
 	name_syscalls();
@@ -224,7 +256,7 @@ int sandbox_enter(struct sandbox_report *report)
 		log_error("sandbox: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 		return r;
 	}
-	r = install_filter();
+	r = install_filter(fds);
 	if (r) {
 		log_error("sandbox: installing the seccomp filter: %s", strerror(-r));
 		return r;

@@ -2,6 +2,7 @@
 #include "vcpu.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -165,6 +166,9 @@ int vcpu_create(struct vm *vm, struct vcpu *v, unsigned id)
 		log_error("vCPU %u: local APIC set-up: %s", id, strerror(-r));
 		goto unmap_run;
 	}
+	r = vcpu_save_reset_state(v);
+	if (r)
+		goto unmap_run;
 	return 0;
 
 unmap_run:
@@ -178,12 +182,44 @@ close_fd:
 
 void vcpu_destroy(struct vcpu *v)
 {
+	vcpu_reset_state_free(v);
 	if (v->run)
 		munmap(v->run, (size_t)v->vm->run_size);
 	if (v->fd >= 0)
 		close(v->fd);
 	v->run = NULL;
 	v->fd = -1;
+}
+
+int vcpu_pack_fds(struct vm *vm)
+{
+	int span = 1;
+	while (span < (int)vm->nr_vcpus)
+		span *= 2;
+	/* The lowest aligned block above every vCPU descriptor with nothing open in it. */
+	int base = span;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		while (base <= vm->vcpus[i].fd)
+			base += span;
+	for (int fd = base; fd < base + span; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) {
+			base += span;
+			fd = base - 1; /* the next block */
+			if (base > 65536 - span)
+				return -EMFILE;
+		}
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		int to = base + (int)i;
+		if (dup3(v->fd, to, O_CLOEXEC) < 0)
+			return -errno;
+		close(v->fd);
+		v->fd = to;
+	}
+	vm->vcpu_fd_base = base;
+	vm->vcpu_fd_span = span;
+	return 0;
 }
 
 static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool code64)

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * VM lifecycle.  What lives as long as keel (RAM, the KVM descriptor, the
- * character back-end) is set up once by vm_init(); everything a boot needs
- * (the KVM VM, devices, vCPUs, loaded kernel) is built by vm_start() and
- * torn down by vm_stop(), so a guest reboot is a fresh machine.
+ * VM lifecycle.  What lives as long as keel (RAM, the KVM VM and its vCPUs,
+ * the character back-end) is set up once; what a boot needs (devices, ACPI
+ * tables, the loaded kernel, vCPU and interrupt-controller state) is built
+ * for each boot and torn down by vm_stop(), so a guest reboot is a fresh
+ * machine on the same KVM VM (vm_restart()).
  */
 #include "vm.h"
 
@@ -12,17 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "accel.h"
 #include "acpi/acpi.h"
 #include "boot/boot.h"
 #include "cpuid.h"
 #include "kvm.h"
 #include "layout.h"
 #include "platform.h"
-#include "trace/trace.h"
 #include "base/util.h"
+#include "trace/trace.h"
 #include "vcpu.h"
 #include "vm_lifecycle.h"
 
@@ -44,19 +46,65 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status)
 void vm_set_irq(struct vm *vm, unsigned gsi, bool level)
 {
 	TRACE(IRQ_INJECT, gsi, level);
-	struct kvm_irq_level l = { .irq = gsi, .level = level ? 1 : 0 };
-	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
-		log_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+	vm->accel->set_irq(vm, gsi, level);
 }
 
-int vm_init(struct vm *vm, const struct vm_config *cfg, int kvm_fd, bool emulated_host)
+uint64_t vm_clock_ns(const struct vm *vm)
+{
+	return vm->virtual_clock ? atomic_load(&vm->virtual_ns) : now_ns();
+}
+
+void vm_clock_realtime(const struct vm *vm, int64_t *sec, uint64_t *nsec)
+{
+	if (vm->virtual_clock) {
+		uint64_t ns = atomic_load(&vm->virtual_ns);
+		*sec = vm->virtual_realtime_base + (int64_t)(ns / 1000000000u);
+		*nsec = ns % 1000000000u;
+		return;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*sec = ts.tv_sec;
+	*nsec = (uint64_t)ts.tv_nsec;
+}
+
+int vm_clock_watch(struct vm *vm, void (*fn)(void *opaque), void *opaque)
+{
+	for (unsigned i = 0; i < VM_CLOCK_WATCHERS; i++) {
+		if (!vm->clock_watch[i].fn) {
+			vm->clock_watch[i].fn = fn;
+			vm->clock_watch[i].opaque = opaque;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void vm_clock_unwatch(struct vm *vm, void (*fn)(void *opaque), void *opaque)
+{
+	for (unsigned i = 0; i < VM_CLOCK_WATCHERS; i++)
+		if (vm->clock_watch[i].fn == fn && vm->clock_watch[i].opaque == opaque)
+			vm->clock_watch[i].fn = NULL;
+}
+
+void vm_clock_advance(struct vm *vm, uint64_t ns)
+{
+	if (!vm->virtual_clock || ns < atomic_load(&vm->virtual_ns))
+		return;
+	atomic_store(&vm->virtual_ns, ns);
+	for (unsigned i = 0; i < VM_CLOCK_WATCHERS; i++)
+		if (vm->clock_watch[i].fn)
+			vm->clock_watch[i].fn(vm->clock_watch[i].opaque);
+}
+
+int vm_init(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
 {
 	int r;
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
-	vm->kvm_fd = kvm_fd;
+	vm->accel = accel;
+	vm->kvm_fd = -1;
 	vm->vm_fd = -1;
-	vm->emulated_host = emulated_host;
 	vm->nr_vcpus = cfg->cpus;
 	vm->serial.out_fd = -1;
 	vm->virtio_console_fd = -1;
@@ -65,21 +113,6 @@ int vm_init(struct vm *vm, const struct vm_config *cfg, int kvm_fd, bool emulate
 	bus_init(&vm->pio, "port I/O");
 	bus_init(&vm->mmio, "MMIO");
 
-	unsigned max = kvm_max_vcpus(kvm_fd);
-	if (cfg->cpus > max) {
-		log_error("--cpus %u: KVM on this host allows at most %u vCPUs", cfg->cpus, max);
-		return -EINVAL;
-	}
-	vm->run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vm->run_size < (int)sizeof(struct kvm_run)) {
-		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
-		return -EINVAL;
-	}
-	vm->supported_cpuid = kvm_supported_cpuid(kvm_fd);
-	if (!vm->supported_cpuid) {
-		log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-		return -EINVAL;
-	}
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vm->serial.rx_ready_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0 || vm->serial.rx_ready_efd < 0) {
@@ -111,22 +144,33 @@ close_efds:
 	if (vm->serial.rx_ready_efd >= 0)
 		close(vm->serial.rx_ready_efd);
 	vm->stop_efd = vm->serial.rx_ready_efd = -1;
-	free(vm->supported_cpuid);
-	vm->supported_cpuid = NULL;
 	return r;
 }
 
 void vm_fini(struct vm *vm)
 {
+	for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	kvm_destroy_vm(vm);
 	gm_destroy(&vm->mem);
 	free(vm->vcpus);
-	free(vm->supported_cpuid);
 	if (vm->stop_efd >= 0)
 		close(vm->stop_efd);
 	if (vm->serial.rx_ready_efd >= 0)
 		close(vm->serial.rx_ready_efd);
 	vm->vcpus = NULL;
-	vm->supported_cpuid = NULL;
+}
+
+int vm_load(struct vm *vm, const struct boot_files *files)
+{
+	/* The RSDP's address is fixed (ACPI tables come first at ACPI_TABLES_ADDR): the loader needs no tables yet. */
+	return boot_load(&vm->mem, files, vm->cfg->cmdline, ACPI_TABLES_ADDR, &vm->entry);
+}
+
+int vm_attach_kvm(struct vm *vm, int kvm_fd)
+{
+	vm->kvm_fd = kvm_fd;
+	return kvm_create_vm(vm);
 }
 
 static int load_acpi(struct vm *vm, uint64_t *rsdp)
@@ -148,7 +192,7 @@ static int load_acpi(struct vm *vm, uint64_t *rsdp)
 	return 0;
 }
 
-int vm_build(struct vm *vm, const struct boot_files *files)
+int vm_build(struct vm *vm)
 {
 	int r;
 	atomic_store(&vm->stop_reason, VM_RUNNING);
@@ -156,30 +200,13 @@ int vm_build(struct vm *vm, const struct boot_files *files)
 	uint64_t drain;
 	(void)!read(vm->stop_efd, &drain, sizeof(drain));
 
-	r = gm_clear(&vm->mem);
-	if (r) {
-		log_error("clearing guest RAM: %s", strerror(-r));
-		return r;
-	}
-	r = kvm_create_vm(vm);
-	if (r)
-		return r;
 	r = platform_create(vm);
 	if (r)
-		goto destroy_vm;
+		return r;
 	uint64_t rsdp;
 	r = load_acpi(vm, &rsdp);
 	if (r)
-		goto destroy_platform;
-	r = boot_load(&vm->mem, files, vm->cfg->cmdline, rsdp, &vm->entry);
-	if (r)
-		goto destroy_platform;
-	return 0;
-
-destroy_platform:
-	platform_destroy(vm);
-destroy_vm:
-	kvm_destroy_vm(vm);
+		platform_destroy(vm);
 	return r;
 }
 
@@ -192,9 +219,9 @@ int vm_create_vcpus(struct vm *vm)
 		if (r)
 			goto destroy_vcpus;
 	}
-	r = vcpu_set_boot_state(&vm->vcpus[0], &vm->entry);
+	r = vcpu_pack_fds(vm);
 	if (r) {
-		log_error("setting the boot vCPU's registers: %s", strerror(-r));
+		log_error("vCPU descriptors: %s", strerror(-r));
 		goto destroy_vcpus;
 	}
 	return 0;
@@ -205,22 +232,48 @@ destroy_vcpus:
 	return r;
 }
 
-int vm_start(struct vm *vm, const struct boot_files *files)
+int vm_boot_cpus(struct vm *vm, bool reset)
 {
-	int r = vm_build(vm, files);
+	int r = 0;
+	if (reset) {
+		r = kvm_reset_chips(vm);
+		if (r) {
+			log_error("resetting the interrupt controllers: %s", strerror(-r));
+			return r;
+		}
+		for (unsigned i = 0; i < vm->nr_vcpus && !r; i++)
+			r = vcpu_reset(&vm->vcpus[i]);
+		if (r)
+			return r;
+	}
+	r = vcpu_set_boot_state(&vm->vcpus[0], &vm->entry);
+	if (r)
+		log_error("setting the boot vCPU's registers: %s", strerror(-r));
+	return r;
+}
+
+int vm_restart(struct vm *vm, const struct boot_files *files)
+{
+	int r = gm_clear(&vm->mem);
+	if (r) {
+		log_error("clearing guest RAM: %s", strerror(-r));
+		return r;
+	}
+	r = vm_load(vm, files);
 	if (r)
 		return r;
-	r = vm_create_vcpus(vm);
-	if (r) {
+	r = vm_build(vm);
+	if (r)
+		return r;
+	r = vm_boot_cpus(vm, true);
+	if (r)
 		platform_destroy(vm);
-		kvm_destroy_vm(vm);
-	}
 	return r;
 }
 
 int vm_run_vcpus(struct vm *vm)
 {
-	vm->boot_ns = now_ns();
+	vm->boot_ns = vm_clock_ns(vm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int r = vcpu_start(&vm->vcpus[i]);
 		if (r) {
@@ -245,8 +298,5 @@ void vm_stop(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_vcpus && vm->dump_on_stop; i++)
 		if (vm->vcpus[i].fd >= 0)
 			vcpu_dump(&vm->vcpus[i], stderr);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vcpu_destroy(&vm->vcpus[i]);
 	platform_destroy(vm);
-	kvm_destroy_vm(vm);
 }

@@ -15,6 +15,9 @@
 
 struct kvm_run;
 struct kvm_cpuid2;
+struct accel_ops;
+struct vcpu_reset_state;
+struct kvm_chip_state;
 struct device_desc;
 struct pci_bus;
 struct virtio_pci;
@@ -38,6 +41,7 @@ struct vcpu {
 	pthread_t thread;
 	pthread_t self;       /* written by the vCPU thread before it sets running */
 	bool started;         /* main thread only: the thread exists and must be joined */
+	struct vcpu_reset_state *reset_state; /* what a guest reboot writes back (vcpu_reset.c) */
 	_Atomic bool running; /* set by the vCPU thread itself before its first stop check */
 };
 
@@ -64,8 +68,13 @@ struct device_instance {
 	void *state;
 };
 
+/* Up to this many callbacks run when a virtual clock (device tests) moves. */
+#define VM_CLOCK_WATCHERS 4
+
 struct vm {
 	const struct vm_config *cfg;
+	const struct accel_ops *accel; /* KVM, or the device-test backend (accel.h) */
+	void *accel_state;             /* the device-test backend's */
 	int kvm_fd;
 	int vm_fd;
 	int run_size;
@@ -73,7 +82,22 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct kvm_cpuid2 *supported_cpuid;
+	struct kvm_chip_state *chip_state; /* PIC, IOAPIC, PIT as created: a reboot restores them */
 	bool emulated_host;
+	int vcpu_fd_base, vcpu_fd_span; /* vCPU descriptors are [base, base + span), span a power of two */
+
+	/*
+	 * Time as devices see it (vm_clock_ns()).  Normally the host's monotonic
+	 * clock; in device tests a virtual clock that moves only when the test
+	 * says, calling the watchers (timer-driven devices) synchronously.
+	 */
+	bool virtual_clock;
+	_Atomic uint64_t virtual_ns;
+	int64_t virtual_realtime_base; /* host real time (s) when the virtual clock was 0 */
+	struct {
+		void (*fn)(void *opaque);
+		void *opaque;
+	} clock_watch[VM_CLOCK_WATCHERS];
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;
@@ -113,3 +137,13 @@ static inline bool vm_stopping(struct vm *vm)
 }
 /* Drive an ISA/IOAPIC interrupt line (level semantics). */
 void vm_set_irq(struct vm *vm, unsigned gsi, bool level);
+
+/* Monotonic nanoseconds as the devices see them (see struct vm). */
+uint64_t vm_clock_ns(const struct vm *vm);
+/* Real time as the devices see it: host CLOCK_REALTIME, or virtual time since the test began. */
+void vm_clock_realtime(const struct vm *vm, int64_t *sec, uint64_t *nsec);
+/* Call fn(opaque) whenever the virtual clock moves (never on a real one).  0 or -ENOSPC. */
+int vm_clock_watch(struct vm *vm, void (*fn)(void *opaque), void *opaque);
+void vm_clock_unwatch(struct vm *vm, void (*fn)(void *opaque), void *opaque);
+/* Device tests: move the virtual clock to ns (never backwards) and run the watchers. */
+void vm_clock_advance(struct vm *vm, uint64_t ns);

@@ -321,7 +321,8 @@ static int cmd_sandbox(const char *path)
 	if (open_stack(path, &d))
 		return 1;
 	struct sandbox_report rep;
-	if (sandbox_enter(&rep)) {
+	struct sandbox_fds none = { .vm_fd = -1, .vcpu_fd_base = -1, .tty_fd = -1 };
+	if (sandbox_enter(&rep, &none)) {
 		fprintf(stderr, "crashwrite: entering the sandbox failed\n");
 		return 1;
 	}

@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: MIT
 # The keel binary's handling of bad input: usage errors exit 2 with one
 # line; unusable files and devices exit 1 with a message naming them.
+#
+# Everything here runs before keel opens /dev/kvm, on any host, except the
+# vm part (a guest must run to its end), which runs where /dev/kvm is usable
+# and, elsewhere, in the lab (tests/lab/in-lab.sh cli-vm; CLI_PART=vm).
 GROUP=cli
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../disk-image.sh"
@@ -17,6 +21,20 @@ run_keel() {
 	[[ "$out" == *"$text"* ]] || expect "output lacks '$text': $(echo "$out" | head -2 | tr '\n' ' ')"
 	verdict "$name"
 }
+
+# The parts that run a guest.
+vm_part() {
+	# A GPT disk whose primary table is damaged: the backup is used, the user told, the guest runs.
+	gpt_disk "$LOGS/gpt.img" 1024 40 99
+	put "$LOGS/gpt.img" $((512 + 88)) '\x01' # inside the primary header: its CRC32 no longer matches
+	run_keel 0 disk-gpt-backup "gpt.img: the primary GPT is damaged (the GPT header's CRC32 is wrong" \
+		run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff \
+		--disk "path=$LOGS/gpt.img,partition=1,readonly"
+}
+if [ "${CLI_PART:-}" = vm ]; then
+	vm_part
+	exit 0
+fi
 
 run_keel 2 no-command "usage: keel" 
 run_keel 2 unknown-command "unknown command 'frobnicate'" frobnicate
@@ -61,29 +79,23 @@ out=$("$KEEL" run --kernel "$GUESTS/testguest.elf" --kvm-fd 5 5</dev/null 2>&1)
 [[ "$out" == *"is not a KVM device"* ]] || expect "no KVM-device message: $out"
 verdict kvm-fd-wrong-device
 
-if kvm_usable; then
-	# A truncated guest image must not start a VM; the message names the problem.
-	head -c 1100 "$GUESTS/testguest.bzImage" > "$LOGS/truncated.bzImage"
-	run_keel 1 bzimage-truncated "the image is truncated" run --kernel "$LOGS/truncated.bzImage" --memory 32M
-	truncate -s 20M "$LOGS/big.initrd"
-	run_keel 1 initrd-too-big "does not fit in guest RAM above the kernel; give the VM more --memory" \
-		run --kernel "$GUESTS/testguest.elf" --memory 16M --initrd "$LOGS/big.initrd"
-	# A GPT disk whose primary table is damaged: the backup is used, and the user told.
-	gpt_disk "$LOGS/gpt.img" 1024 40 99
-	put "$LOGS/gpt.img" $((512 + 88)) '\x01' # inside the primary header: its CRC32 no longer matches
-	run_keel 0 disk-gpt-backup "gpt.img: the primary GPT is damaged (the GPT header's CRC32 is wrong" \
-		run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff \
-		--disk "path=$LOGS/gpt.img,partition=1,readonly"
-	put "$LOGS/gpt.img" $((2047 * 512 + 88)) '\x01' # and the backup's
-	sum=$(cksum < "$LOGS/gpt.img")
-	run_keel 1 disk-gpt-both-damaged "and so is the backup (the GPT header's CRC32 is wrong" \
-		run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff \
-		--disk "path=$LOGS/gpt.img,partition=1"
-	[ "$(cksum < "$LOGS/gpt.img")" = "$sum" ] || expect "the image changed"
-	verdict disk-gpt-image-untouched-on-error
-else
-	skip kvm-dependent-errors "/dev/kvm is not usable here"
-fi
+# A truncated guest image must not start a VM; the message names the problem (before any KVM).
+head -c 1100 "$GUESTS/testguest.bzImage" > "$LOGS/truncated.bzImage"
+run_keel 1 bzimage-truncated "the image is truncated" run --kernel "$LOGS/truncated.bzImage" --memory 32M
+truncate -s 20M "$LOGS/big.initrd"
+run_keel 1 initrd-too-big "does not fit in guest RAM above the kernel; give the VM more --memory" \
+	run --kernel "$GUESTS/testguest.elf" --memory 16M --initrd "$LOGS/big.initrd"
+# A GPT disk whose primary table is damaged: the backup is used, and the user told (vm_part below);
+# both damaged: refused before any KVM, the image untouched.
+gpt_disk "$LOGS/gpt-both.img" 1024 40 99
+put "$LOGS/gpt-both.img" $((512 + 88)) '\x01'
+put "$LOGS/gpt-both.img" $((2047 * 512 + 88)) '\x01'
+sum=$(cksum < "$LOGS/gpt-both.img")
+run_keel 1 disk-gpt-both-damaged "and so is the backup (the GPT header's CRC32 is wrong" \
+	run --kernel "$GUESTS/testguest.elf" --memory 32M --cmdline keeltest=poweroff \
+	--disk "path=$LOGS/gpt-both.img,partition=1"
+[ "$(cksum < "$LOGS/gpt-both.img")" = "$sum" ] || expect "the image changed"
+verdict disk-gpt-image-untouched-on-error
 
 # --disk: bad specifications are usage errors; unusable images exit 1; none is changed.
 run_keel 2 disk-unknown-key "unknown disk option 'colour'" run --kernel x --disk path=a.img,colour=red
@@ -106,3 +118,14 @@ verdict disk-image-untouched-on-error
 run_keel 2 virtio-console-empty "--virtio-console: needs stdio or a file name" run --kernel x --virtio-console=
 run_keel 1 virtio-console-unwritable "--virtio-console /nonexistent/dir/out" \
 	run --kernel "$GUESTS/testguest.elf" --virtio-console /nonexistent/dir/out
+
+# No /dev/kvm (or none this user may open): one line saying why and what to do instead.
+if [ ! -e /dev/kvm ]; then
+	run_keel 1 no-kvm-message "/dev/kvm does not exist" run --kernel "$GUESTS/testguest.elf" --memory 32M
+	out=$("$KEEL" run --kernel "$GUESTS/testguest.elf" --memory 32M 2>&1)
+	[[ "$out" == *"make run"*"lab"* ]] || expect "the message does not point at the lab: $out"
+	[ "$(echo "$out" | wc -l)" -eq 1 ] || expect "$(echo "$out" | wc -l) lines"
+	verdict no-kvm-message-says-what-to-do
+fi
+
+kvm_usable && vm_part

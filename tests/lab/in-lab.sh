@@ -6,7 +6,9 @@
 #   tests/lab/in-lab.sh PART...
 #
 # Parts: linux-up (the uniprocessor Linux tests), linux-smp (the 2-vCPU
-# one), guest, sandbox.  After each complete part it prints
+# one), default-guest (make run's guest: poweroff and reboot from its
+# shell), guest, sandbox, and, for hosts without a usable /dev/kvm, the
+# parts of other groups that need a guest: cli-vm, trace-vm.  After each complete part it prints
 # "LAB-PART-DONE PART", so that tests/linux/run.sh can start a fresh lab for
 # the parts a dying lab did not finish, keeping the results of those it did.
 # A keel process that outlives its test (SIGKILL could not end it: stuck in
@@ -29,6 +31,9 @@ for part in "$@"; do
 	linux-smp) LINUX_SET=smp KEEL_LAB_FAULT_SKIP=1 bash tests/linux/tests.sh ;;
 	guest) GROUP_PREFIX=lab- bash tests/guests/run.sh ;;
 	sandbox) GROUP_PREFIX=lab- bash tests/sandbox/run.sh ;;
+	cli-vm) CLI_PART=vm GROUP_PREFIX=lab- bash tests/cli/run.sh ;;
+	trace-vm) TRACE_PART=vm GROUP_PREFIX=lab- bash tests/trace/run.sh ;;
+	default-guest) DEFAULT_INITRD=$KEEL_BUILD/run/default.cpio.gz bash tests/linux/default-guest.sh ;;
 	*) echo "in-lab: unknown part $part"; exit 2 ;;
 	esac
 	sleep 1 # a process SIGKILLed just now may still be on its way out

@@ -64,11 +64,11 @@ copy_bin() {
 }
 
 cp "$BUSYBOX" "$root/bin/busybox"
-for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko fs/fuse/fuse.ko; do
 	cp "$MODULES/$m" "$root/mod/"
 done
 copy_bin "$(command -v bash)"
-for p in setpriv script e2fsck debugfs; do
+for p in setpriv script e2fsck debugfs fusermount3; do
 	command -v $p >/dev/null && copy_bin "$(command -v $p)"
 done
 copy_bin "$BUILD/keel"
@@ -109,6 +109,7 @@ ln -sf /dev/pts/ptmx /dev/ptmx
 ln -s /proc/self/fd /dev/fd
 for m in irqbypass ccp kvm; do insmod /mod/\$m.ko || echo "lab: insmod \$m failed"; done
 insmod /mod/kvm-amd.ko ${KVM_AMD_PARAMS:-} || echo "lab: insmod kvm-amd failed"
+insmod /mod/fuse.ko || echo "lab: insmod fuse failed" # keel tracefs
 echo "LAB-UP after \$(cut -d' ' -f1 /proc/uptime) s, svm: \$(grep -cw svm /proc/cpuinfo) cpus"
 $heartbeat
 cd /work
@@ -124,7 +125,8 @@ qemu=(qemu-system-x86_64 -accel "tcg,thread=${LAB_TCG_THREADS:-multi}" -cpu "${L
 	-monitor "unix:$LAB/monitor.sock,server,nowait" # for looking into a stalled lab
 	-d cpu_reset -D "$LAB/cpu-reset.log") # the lab CPUs' state at every reset, for a lab that dies
 if [ $interactive = 1 ]; then
-	exec "${qemu[@]}" -append "console=ttyS0 quiet loglevel=1 panic=-1"
+	# The guest's console on this terminal; QEMU's own warnings (its CPU model's features TCG lacks) in a log.
+	exec "${qemu[@]}" -append "console=ttyS0 quiet loglevel=1 panic=-1" 2>"$LAB/qemu.log"
 fi
 log=$LAB/console.log
 rm -f "$LAB/qemu.pid" "$LAB/stalled"

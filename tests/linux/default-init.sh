@@ -1,8 +1,10 @@
 #!/bin/busybox sh
 # SPDX-License-Identifier: MIT
 # /init of the default guest `make run` boots: Debian's kernel with a
-# busybox userland and a shell on the serial console.  Leaving the shell
-# powers the VM off.
+# busybox userland and a shell on the serial console.  `poweroff`,
+# `reboot` and `halt` in the shell signal PID 1 (this script: SIGUSR2,
+# SIGTERM, SIGUSR1, as busybox's init takes them), which then powers off or
+# reboots the VM; leaving the shell powers it off.
 /bin/busybox --install -s /bin
 export PATH=/bin HOME=/root
 mount -t proc proc /proc
@@ -14,8 +16,15 @@ hostname keel-guest
 cat <<BANNER
 
  keel guest: $(uname -sr), $(grep -c ^processor /proc/cpuinfo) vCPUs, $(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo) MiB
- busybox shell; 'poweroff' or 'exit' ends the VM; Ctrl-A x quits keel at once.
+ busybox shell; 'poweroff' or 'exit' ends the VM, 'reboot' restarts it; Ctrl-A x quits keel at once.
 
 BANNER
-setsid cttyhack sh -l
+trap 'poweroff -f' USR2 USR1
+trap 'reboot -f' TERM
+# In the background, so that a signal's trap runs at once (wait returns for it).
+setsid cttyhack sh -l </dev/console >/dev/console 2>&1 &
+shell=$!
+while kill -0 "$shell" 2>/dev/null; do
+	wait "$shell"
+done
 poweroff -f

@@ -9,17 +9,20 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "vmm/accel.h"
 #include "vmm/guest_mem.h"
 #include "base/util.h"
 #include "vmm/vm.h"
 
 /* A VM struct for driving device models and loaders directly: no KVM VM
- * (vm_fd -1, so interrupt-line changes go nowhere), one idle vCPU slot. */
+ * (the KVM accelerator on vm_fd -1, so interrupt-line changes go nowhere),
+ * one idle vCPU slot. */
 static inline struct vm *fake_vm(uint64_t ram)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
 	static struct vm_config cfg = { .cpus = 1, .cmdline = "" };
 	vm->cfg = &cfg;
+	vm->accel = &kvm_accel;
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	vm->serial.out_fd = -1;
