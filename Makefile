@@ -25,8 +25,11 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Device tests: black-box programs driving keel-devtest (tests/devtest); they link nothing of keel.
+DEVTEST_SRCS := $(sort $(wildcard tests/devtest/devtest_*.c))
+DEVTEST_BINS := $(DEVTEST_SRCS:tests/devtest/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test test-build asan clang tsan run fuzz fuzzers fuzz-bins guests unit clean
+.PHONY: all devtests test test-build asan clang tsan run fuzz fuzzers fuzz-bins guests unit clean
 all: $(BUILD)/keel
 
 $(BUILD)/%.o: %.c
@@ -49,6 +52,12 @@ $(BUILD)/keel-devtest: $(BUILD)/src/devtest/main.o $(BUILD)/libkeel.a
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libkeel.a
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_KEEL) -Isrc -o $@ $< $(BUILD)/libkeel.a $(LDLIBS_KEEL)
+
+$(BUILD)/tests/devtest_%: tests/devtest/devtest_%.c $(wildcard tests/devtest/*.h) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) -std=c17 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) -o $@ $<
+
+devtests: $(BUILD)/keel-devtest $(DEVTEST_BINS)
 
 # The block-stack tests' shared headers (the pattern rule above has only unit.h).
 $(BUILD)/tests/test_block_file: tests/unit/blktest.h
@@ -73,7 +82,7 @@ test:
 	@$(MAKE) --no-print-directory test-build
 	@KEEL_BUILD=$(BUILD) tests/run-all.sh
 
-test-build: $(BUILD)/keel $(BUILD)/keel-devtest unit guests $(BUILD)/tests/drive $(BUILD)/tests/crashwrite $(BUILD)/bench/blockbench fuzzers
+test-build: $(BUILD)/keel devtests unit guests $(BUILD)/tests/drive $(BUILD)/tests/crashwrite $(BUILD)/bench/blockbench fuzzers
 
 fuzz: fuzzers
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} tests/fuzz/run.sh
@@ -81,11 +90,11 @@ fuzz: fuzzers
 asan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		OPT="-O1 -g" build-asan/keel unit guests build-asan/tests/drive build-asan/tests/crashwrite
+		OPT="-O1 -g" build-asan/keel devtests unit guests build-asan/tests/drive build-asan/tests/crashwrite
 	@KEEL_BUILD=build-asan KEEL_SANITIZED=1 tests/run-all.sh
 
 clang:
-	$(MAKE) CC=clang BUILD=build-clang build-clang/keel unit build-clang/bench/blockbench
+	$(MAKE) CC=clang BUILD=build-clang build-clang/keel devtests unit build-clang/bench/blockbench
 
 # GCC warns that ThreadSanitizer does not model atomic_thread_fence; the ring's fences order
 # only atomic accesses, which TSan checks on their own, so that warning is silenced.

@@ -202,19 +202,34 @@ void dt_detach(struct dt_machine *m)
 
 /* --- accesses ------------------------------------------------------------ */
 
-/* A write KVM would hand to an ioeventfd instead of exiting: signal it.  True if one took it. */
-static bool ioeventfd_write(struct dt_machine *m, bool pio, uint64_t addr, unsigned size, uint64_t value)
+/* The ioeventfd a write would signal, or -1.  Lock held. */
+static int ioeventfd_find(struct dt_machine *m, bool pio, uint64_t addr, unsigned size, uint64_t value, bool any_value)
 {
-	int fd = -1;
-	pthread_mutex_lock(&m->lock);
-	for (unsigned i = 0; i < m->nr_ioeventfds && fd < 0; i++) {
+	for (unsigned i = 0; i < m->nr_ioeventfds; i++) {
 		const struct dt_ioeventfd *e = &m->ioeventfd[i];
 		if (!!(e->flags & KVM_IOEVENTFD_FLAG_PIO) != pio || e->addr != addr || (e->len && e->len != size))
 			continue;
-		if ((e->flags & KVM_IOEVENTFD_FLAG_DATAMATCH) && (value & io_ones(size)) != (e->datamatch & io_ones(size)))
+		if (!any_value && (e->flags & KVM_IOEVENTFD_FLAG_DATAMATCH) &&
+		    (value & io_ones(size)) != (e->datamatch & io_ones(size)))
 			continue;
-		fd = e->fd;
+		return e->fd;
 	}
+	return -1;
+}
+
+unsigned dt_ioeventfds_at(struct dt_machine *m, bool pio, uint64_t addr, unsigned size)
+{
+	pthread_mutex_lock(&m->lock);
+	int fd = ioeventfd_find(m, pio, addr, size, 0, true);
+	pthread_mutex_unlock(&m->lock);
+	return fd >= 0;
+}
+
+/* A write KVM would hand to an ioeventfd instead of exiting: signal it.  True if one took it. */
+static bool ioeventfd_write(struct dt_machine *m, bool pio, uint64_t addr, unsigned size, uint64_t value)
+{
+	pthread_mutex_lock(&m->lock);
+	int fd = ioeventfd_find(m, pio, addr, size, value, false);
 	pthread_mutex_unlock(&m->lock);
 	if (fd < 0)
 		return false;

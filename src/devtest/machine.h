@@ -47,6 +47,9 @@ void dt_mem_write(struct dt_machine *m, uint64_t addr, unsigned size, uint64_t v
 int dt_ram_read(struct dt_machine *m, uint64_t addr, void *dst, uint64_t len);
 int dt_ram_write(struct dt_machine *m, uint64_t addr, const void *src, uint64_t len);
 
+/* How many ioeventfds a write of size bytes to addr (port if pio) would signal: 0 or 1, as KVM. */
+unsigned dt_ioeventfds_at(struct dt_machine *m, bool pio, uint64_t addr, unsigned size);
+
 /* An interrupt line's level and how many times it rose.  -EINVAL for a GSI that is no line. */
 int dt_irq(struct dt_machine *m, unsigned gsi, bool *level, uint64_t *raises);
 /* The oldest MSI delivered and not yet taken.  False if none. */

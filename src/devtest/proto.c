@@ -242,14 +242,30 @@ static int msi_cmd(struct dt_machine *m, char **w, unsigned n, struct dt_out *o)
 	return put(o, "OK 0x%llx 0x%x\n", (unsigned long long)addr, data);
 }
 
+static int ioeventfd_cmd(struct dt_machine *m, char **w, unsigned n, struct dt_out *o)
+{
+	uint64_t addr, size;
+	bool pio = !strcmp(w[0], "ioeventfd_pio");
+	if (n != 3 || !num(w[1], pio ? 0xffff : UINT64_MAX, &addr) || !num(w[2], 8, &size) || !size)
+		return put(o, "ERR %s takes %s SIZE\n", w[0], pio ? "PORT" : "ADDR");
+	return put(o, "OK %u\n", dt_ioeventfds_at(m, pio, addr, (unsigned)size));
+}
+
 static int info_cmd(struct dt_machine *m, char **w, unsigned n, struct dt_out *o)
 {
 	(void)w;
 	if (n != 1)
 		return put(o, "ERR info takes nothing\n");
+	static const char *const reasons[] = {
+		[VM_RUNNING] = "none", [VM_STOP_POWEROFF] = "poweroff", [VM_STOP_RESET] = "reset",
+		[VM_STOP_DEBUG_EXIT] = "debug-exit", [VM_STOP_CRASH] = "crash", [VM_STOP_QUIT] = "quit",
+		[VM_STOP_ERROR] = "error",
+	};
 	struct vm *vm = dt_vm(m);
-	return put(o, "OK ram=0x%llx cpus=%u msi_lost=%llu\n", (unsigned long long)vm->mem.size, vm->nr_vcpus,
-		   (unsigned long long)dt_msi_lost(m));
+	int why = atomic_load(&vm->stop_reason);
+	const char *stop = why >= 0 && why < (int)ARRAY_SIZE(reasons) ? reasons[why] : "?";
+	return put(o, "OK ram=0x%llx cpus=%u msi_lost=%llu stop=%s:%d\n", (unsigned long long)vm->mem.size,
+		   vm->nr_vcpus, (unsigned long long)dt_msi_lost(m), stop, vm->stop_status);
 }
 
 struct command {
@@ -260,7 +276,8 @@ struct command {
 static const struct command commands[] = {
 	{ "read", bulk },	  { "write", bulk },	     { "memset", bulk },  { "clock", clock_cmd },
 	{ "clock_step", clock_cmd }, { "clock_set", clock_cmd }, { "irq", irq_cmd },  { "msi", msi_cmd },
-	{ "msi_wait", msi_cmd },     { "info", info_cmd },
+	{ "msi_wait", msi_cmd },     { "info", info_cmd },       { "ioeventfd", ioeventfd_cmd },
+	{ "ioeventfd_pio", ioeventfd_cmd },
 };
 
 int dt_command(struct dt_machine *m, char *line, struct dt_out *out)

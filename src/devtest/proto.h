@@ -18,7 +18,12 @@
  *   irq GSI                            an interrupt line: OK LEVEL RAISES
  *   msi                                the oldest MSI not yet taken: OK ADDR DATA, or OK none
  *   msi_wait MS                        the same, waiting up to MS ms: OK ADDR DATA, or ERR timeout
- *   info                               OK ram=BYTES cpus=N msi_lost=N
+ *   ioeventfd ADDR SIZE                whether a write there signals an ioeventfd (not an exit): OK 0|1
+ *   ioeventfd_pio PORT SIZE            the same for a port
+ *   info                               OK ram=BYTES cpus=N msi_lost=N stop=REASON:STATUS
+ *                                      (what the guest asked for: none, poweroff, reset,
+ *                                      debug-exit with keel run's exit status, ...; the
+ *                                      machine goes on, the test decides)
  *   quit                               OK, then keel-devtest ends
  *
  * The test program is outside input like any other: a malformed line gets

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # libFuzzer targets, built with clang into build-fuzz/: one per device model,
 # one for VM-exit dispatch over all devices, one for the kernel loaders, one
-# for the partition-table parser, one for the trace readers (hostile trace memory).
+# for the partition-table parser, one for the trace readers (hostile trace memory),
+# and the generic machine fuzzer (keel-devtest's machine, no CPU: fuzz_machine).
 # `make fuzzers` builds them; tests/fuzz/run.sh runs each briefly (make test)
 # or for longer (make fuzz).
 
@@ -9,7 +10,7 @@ FUZZ_DEVICES := uart_com1 rtc i8042 acpi_pm pci_host debug_exit
 FUZZ_DEV_BINS := $(FUZZ_DEVICES:%=$(BUILD)/fuzz/fuzz_dev_%)
 FUZZ_VIRTIO := virtio_blk virtio_console virtio_rng
 FUZZ_VIRTIO_BINS := $(FUZZ_VIRTIO:%=$(BUILD)/fuzz/fuzz_%)
-FUZZ_BINS := $(FUZZ_DEV_BINS) $(FUZZ_VIRTIO_BINS) $(BUILD)/fuzz/fuzz_virtqueue $(BUILD)/fuzz/fuzz_exits $(BUILD)/fuzz/fuzz_boot $(BUILD)/fuzz/fuzz_part $(BUILD)/fuzz/fuzz_trace
+FUZZ_BINS := $(FUZZ_DEV_BINS) $(FUZZ_VIRTIO_BINS) $(BUILD)/fuzz/fuzz_virtqueue $(BUILD)/fuzz/fuzz_exits $(BUILD)/fuzz/fuzz_boot $(BUILD)/fuzz/fuzz_part $(BUILD)/fuzz/fuzz_trace $(BUILD)/fuzz/fuzz_machine
 FUZZ_FLAGS = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
 $(FUZZ_DEV_BINS): $(BUILD)/fuzz/fuzz_dev_%: tests/fuzz/fuzz_device.c tests/unit/fake.h $(BUILD)/libkeel.a

@@ -17,7 +17,7 @@ verdict spdx-one-line-per-file
 # gcc (this build) and clang both build keel with -Wall -Wextra -Werror.
 if command -v clang >/dev/null; then
 	if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory CC=clang BUILD=build-clang \
-		build-clang/keel >"$LOGS/clang.log" 2>&1; then
+		build-clang/keel build-clang/keel-devtest >"$LOGS/clang.log" 2>&1; then
 		pass clang-builds-warning-free
 	else
 		fail clang-builds-warning-free "see $LOGS/clang.log"
