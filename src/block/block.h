@@ -288,6 +288,18 @@ int blk_cache_open(struct blk_dev *lower, enum blk_cache_mode mode, uint64_t siz
 		   struct blk_dev **out, char *err, size_t errlen);
 
 /*
+ * With direct (cache=none), a read or write whose buffers do not meet
+ * O_DIRECT's memory alignment goes through its file-layer slot's bounce
+ * buffer, BLK_BOUNCE_CHUNK bytes at a time; a slot allocates that buffer
+ * with its first such request and keeps it.  blk_file_bounce_bytes(): the
+ * bytes the file layer of d's stack holds in bounce buffers, at most
+ * queue_depth * BLK_BOUNCE_CHUNK whatever the requests' sizes (0 without a
+ * file layer).
+ */
+#define BLK_BOUNCE_CHUNK (128u * 1024)
+uint64_t blk_file_bounce_bytes(struct blk_dev *d);
+
+/*
  * The checks every layer's submit() makes first: a known op, flags that op
  * accepts (BLK_FUA on writes, BLK_UNMAP on write-zeroes), offset and len
  * multiples of block_size inside the device (no overflow), for reads and

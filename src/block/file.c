@@ -13,8 +13,13 @@
  *  - WRITE_ZEROES is FALLOC_FL_ZERO_RANGE (a punched hole with BLK_UNMAP);
  *    where the file system cannot (tmpfs has no ZERO_RANGE), zeroes are
  *    written, a megabyte at a time.
- *  - With direct (cache=none) the image is opened O_DIRECT; buffers that do
- *    not meet the file system's memory alignment go through a bounce buffer.
+ *  - With direct (cache=none) the image is opened O_DIRECT; a read or write
+ *    whose buffers do not meet the file system's memory alignment goes
+ *    through its slot's bounce buffer, BLK_BOUNCE_CHUNK bytes per step (a
+ *    read copies each chunk out, a write copies each one in before it is
+ *    submitted).  A slot allocates that buffer with its first such request,
+ *    once it holds the slot, and keeps it: bounce memory is at most
+ *    FILE_QUEUE_DEPTH * BLK_BOUNCE_CHUNK (16 MiB), whatever the guest asks.
  *
  * Threading: submit() may be called from any thread; it fills the submission
  * ring under f->lock.  Once blk_start() has run, one completion thread
@@ -75,8 +80,10 @@ struct fslot {
 	uint64_t done_bytes;       /* read/write progress (zero writing included) */
 	struct iovec *rest;        /* what is left after a short transfer (malloc'd) */
 	unsigned restcnt;
-	void *bounce;              /* O_DIRECT copy of a misaligned buffer */
-	struct iovec biov;
+	void *bounce;              /* BLK_BOUNCE_CHUNK bytes for misaligned O_DIRECT requests; kept with the slot */
+	bool bouncing;             /* this request goes through bounce, a chunk per step */
+	size_t bfill;              /* write: bytes from done_bytes on already copied into bounce */
+	struct iovec biov;         /* the current step's part of bounce */
 	bool zero_write;           /* write-zeroes done by writing zeroes */
 	unsigned retries;          /* -EAGAIN/-EINTR results resubmitted */
 	struct iovec ziov[ZERO_IOVS];
@@ -101,6 +108,7 @@ struct file_dev {
 	void *zeroes; /* ZERO_BUF_SIZE zero bytes, aligned for O_DIRECT */
 	/* Set once the file system refused ZERO_RANGE: later write-zeroes write zeroes straight away. */
 	atomic_bool no_zero_range;
+	uint64_t bounce_bytes; /* held in the slots' bounce buffers (under lock) */
 	struct fslot slots[FILE_QUEUE_DEPTH];
 };
 
@@ -112,16 +120,46 @@ static struct file_dev *to_file(struct blk_dev *d)
 /* The iovec array a read/write slot transfers from its current progress on. */
 static const struct iovec *slot_iov(struct fslot *s, unsigned *cnt)
 {
+	if (s->bouncing) {
+		*cnt = 1;
+		return &s->biov;
+	}
 	if (s->rest) {
 		*cnt = s->restcnt;
 		return s->rest;
 	}
-	if (s->bounce) {
-		*cnt = 1;
-		return &s->biov;
-	}
 	*cnt = s->req->iovcnt;
 	return s->req->iov;
+}
+
+/*
+ * A bounced request's next step: the chunk of at most BLK_BOUNCE_CHUNK
+ * bytes from done_bytes on.  A write copies in what of it is not in the
+ * buffer yet (a short write leaves its unwritten part there, see
+ * bounce_done()), so each byte is read from the caller's memory once.
+ */
+static void bounce_step(struct fslot *s)
+{
+	struct blk_req *r = s->req;
+	size_t n = (size_t)MIN(r->len - s->done_bytes, (uint64_t)BLK_BOUNCE_CHUNK);
+	if (r->op == BLK_WRITE && s->bfill < n) {
+		blk_iov_to_buf(r->iov, r->iovcnt, s->done_bytes + s->bfill, (uint8_t *)s->bounce + s->bfill,
+			       n - s->bfill);
+		s->bfill = n;
+	}
+	s->biov = (struct iovec){ .iov_base = s->bounce, .iov_len = n };
+}
+
+/* A bounced step moved res bytes (before done_bytes counts them): copy a read's out, keep a write's rest. */
+static void bounce_done(struct fslot *s, size_t res)
+{
+	struct blk_req *r = s->req;
+	if (r->op == BLK_READ) {
+		blk_iov_from_buf(r->iov, r->iovcnt, s->done_bytes, s->bounce, res);
+		return;
+	}
+	s->bfill -= res;
+	memmove(s->bounce, (uint8_t *)s->bounce + res, s->bfill);
 }
 
 /* Fill in one SQE for s's next step and submit it.  Called with f->lock held.  0 or -EBUSY. */
@@ -148,10 +186,14 @@ static int queue_step(struct file_dev *f, struct fslot *s)
 	} else {
 		switch (r->op) {
 		case BLK_READ:
+			if (s->bouncing)
+				bounce_step(s);
 			iov = slot_iov(s, &cnt);
 			io_uring_prep_readv(sqe, f->fd, iov, cnt, off);
 			break;
 		case BLK_WRITE:
+			if (s->bouncing)
+				bounce_step(s); /* copies the chunk in: under f->lock, at most BLK_BOUNCE_CHUNK */
 			iov = slot_iov(s, &cnt);
 			io_uring_prep_writev(sqe, f->fd, iov, cnt, off);
 			if (r->flags & BLK_FUA)
@@ -228,10 +270,12 @@ static bool step_done(struct file_dev *f, struct fslot *s, int res)
 		return true;
 	}
 	uint64_t left = r->len - s->done_bytes;
-	if ((uint64_t)res > left) {
+	if ((uint64_t)res > (s->bouncing ? s->biov.iov_len : left)) {
 		r->status = -EIO; /* the kernel moved more than asked: never expected */
 		return true;
 	}
+	if (s->bouncing)
+		bounce_done(s, (size_t)res);
 	s->done_bytes += (uint64_t)res;
 	left -= (uint64_t)res;
 	if (!left) {
@@ -245,22 +289,22 @@ static bool step_done(struct file_dev *f, struct fslot *s, int res)
 		}
 		return !requeue(f, s);
 	}
-	unsigned cnt;
-	const struct iovec *base = s->bounce ? &s->biov : r->iov;
-	cnt = s->bounce ? 1 : r->iovcnt;
 	if (res == 0) {
 		if (r->op == BLK_WRITE) {
 			r->status = -EIO;
 			return true;
 		}
 		/* End of file: the image is shorter than the device; the rest reads as zeroes. */
-		blk_iov_zero(base, cnt, s->done_bytes, (size_t)left);
+		blk_iov_zero(r->iov, r->iovcnt, s->done_bytes, (size_t)left);
 		r->status = 0;
 		return true;
 	}
+	/* Bounced: the next chunk (or the rest of this one). */
+	if (s->bouncing)
+		return !requeue(f, s);
 	/* Short transfer: the rest goes again. */
 	free(s->rest);
-	s->rest = blk_iov_tail(base, cnt, s->done_bytes, &s->restcnt);
+	s->rest = blk_iov_tail(r->iov, r->iovcnt, s->done_bytes, &s->restcnt);
 	if (!s->rest) {
 		r->status = -ENOMEM;
 		return true;
@@ -273,13 +317,22 @@ static bool step_done(struct file_dev *f, struct fslot *s, int res)
  * slots go back to the free list and the requests to fin[] (their done()
  * is for the caller to run, without the lock).  Returns how many.  close()'s
  * wake-up (a NOP without a slot) only ends the wait.
+ *
+ * Only those there on entry: a step queued from here may complete inside
+ * io_uring_submit() (a read of a hole), and taking its completion too would
+ * chain a long request's steps without advancing the head until the
+ * completion queue overflowed (nothing here flushes that: a stall).  It is
+ * left for the next round (the eventfd signalled it): the ring holds at
+ * most two completions per slot, i.e. its 2 * FILE_QUEUE_DEPTH entries.
  */
 static unsigned reap_locked(struct file_dev *f, struct blk_req **fin)
 {
-	unsigned nfin = 0, seen = 0, head;
+	unsigned nfin = 0, seen = 0, ready = io_uring_cq_ready(&f->ring), head;
 	struct io_uring_cqe *cqe;
 	io_uring_for_each_cqe(&f->ring, head, cqe)
 	{
+		if (seen == ready)
+			break;
 		struct fslot *s = io_uring_cqe_get_data(cqe);
 		seen++;
 		if (!s)
@@ -287,11 +340,6 @@ static unsigned reap_locked(struct file_dev *f, struct blk_req **fin)
 		if (!step_done(f, s, cqe->res))
 			continue;
 		struct blk_req *r = s->req;
-		if (s->bounce) {
-			if (r->op == BLK_READ && !r->status)
-				blk_iov_from_buf(r->iov, r->iovcnt, 0, s->bounce, (size_t)r->len);
-			free(s->bounce);
-		}
 		free(s->rest);
 		s->req = NULL;
 		s->next_free = f->free;
@@ -445,30 +493,32 @@ static int file_submit(struct blk_dev *d, struct blk_req *r)
 	int rc = blk_req_begin(d, r);
 	if (rc)
 		return rc < 0 ? rc : 0;
-	void *bounce = NULL;
-	if (f->direct && (r->op == BLK_READ || r->op == BLK_WRITE) && !iov_aligned(r, f->mem_align)) {
-		if (posix_memalign(&bounce, MAX(f->mem_align, sizeof(void *)), (size_t)r->len))
-			return -ENOMEM;
-		if (r->op == BLK_WRITE)
-			blk_iov_to_buf(r->iov, r->iovcnt, 0, bounce, (size_t)r->len);
-	}
+	bool bouncing = f->direct && (r->op == BLK_READ || r->op == BLK_WRITE) && !iov_aligned(r, f->mem_align);
 	pthread_mutex_lock(&f->lock);
 	struct fslot *s = f->free;
 	if (!s) {
 		pthread_mutex_unlock(&f->lock);
-		free(bounce);
 		return -EAGAIN;
+	}
+	/* A slot's bounce buffer comes with its first misaligned request (at most once per slot: under the lock). */
+	if (bouncing && !s->bounce) {
+		if (posix_memalign(&s->bounce, MAX(f->mem_align, 4096u), BLK_BOUNCE_CHUNK)) {
+			s->bounce = NULL;
+			pthread_mutex_unlock(&f->lock);
+			return -ENOMEM;
+		}
+		f->bounce_bytes += BLK_BOUNCE_CHUNK;
 	}
 	f->free = s->next_free;
 	f->inflight++;
-	*s = (struct fslot){ .req = r, .bounce = bounce, .biov = { .iov_base = bounce, .iov_len = (size_t)r->len } };
+	void *bounce = s->bounce;
+	*s = (struct fslot){ .req = r, .bounce = bounce, .bouncing = bouncing };
 	s->zero_write = r->op == BLK_WRITE_ZEROES && atomic_load(&f->no_zero_range);
 	if (queue_step(f, s)) {
 		s->next_free = f->free;
 		f->free = s;
 		f->inflight--;
 		pthread_mutex_unlock(&f->lock);
-		free(bounce);
 		return -EAGAIN;
 	}
 	if (!f->threaded) {
@@ -506,6 +556,8 @@ static void file_close(struct blk_dev *d)
 	close(f->fd);
 	close(f->efd);
 	free(f->zeroes);
+	for (unsigned i = 0; i < FILE_QUEUE_DEPTH; i++)
+		free(f->slots[i].bounce);
 	pthread_cond_destroy(&f->wake);
 	pthread_cond_destroy(&f->idle);
 	pthread_mutex_destroy(&f->lock);
@@ -521,6 +573,19 @@ static const struct blk_ops file_ops = {
 	.completion_fd = file_completion_fd,
 	.poller = file_poller,
 };
+
+uint64_t blk_file_bounce_bytes(struct blk_dev *d)
+{
+	while (d && d->ops != &file_ops)
+		d = d->lower;
+	if (!d)
+		return 0;
+	struct file_dev *f = to_file(d);
+	pthread_mutex_lock(&f->lock);
+	uint64_t n = f->bounce_bytes;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
 
 /* Block size and O_DIRECT memory alignment of an open image.  0 or -errno with err set. */
 static int probe_geometry(struct file_dev *f, const char *path, const struct stat *st, char *err, size_t errlen)

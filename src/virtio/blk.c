@@ -7,6 +7,14 @@
  * completes on, write the status byte, fill the used ring and raise the
  * queue's MSI-X vector through its irqfd.  When the stack is full (-EAGAIN)
  * the queue stops popping until one of its requests completes.
+ *
+ * Request size: the device offers SEG_MAX and SIZE_MAX, so a conforming
+ * driver's largest read or write is BLK_MAX_DATA (126 segments of 64 KiB);
+ * a longer one (a chain may carry up to 4 GiB, e.g. many buffers that all
+ * point at the same guest memory) is completed with S_IOERR before anything
+ * reaches the stack, so no layer below sees or buffers more than that.  Only
+ * the total counts: a segment over size_max within it (firmware drivers
+ * that ignore size_max send one buffer per request) is taken.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,10 +34,13 @@
 
 #define BLK_QUEUE_SIZE 256
 #define BLK_SEG_MAX 126
+#define BLK_SIZE_MAX (64u * 1024) /* bytes per data segment (size_max) */
+#define BLK_MAX_DATA ((uint64_t)BLK_SEG_MAX * BLK_SIZE_MAX) /* the longest read or write taken */
 #define BLK_MAX_IOV (BLK_SEG_MAX + 2) /* header, data segments, status */
 #define SECTOR 512ull
 
 /* Feature bits. */
+#define F_SIZE_MAX 1
 #define F_SEG_MAX 2
 #define F_RO 5
 #define F_BLK_SIZE 6
@@ -128,7 +139,7 @@ static unsigned vblk_count(const struct vm_config *cfg)
 static void offer_features(struct vblk *b)
 {
 	struct blk_dev *d = b->disk;
-	uint64_t f = 1ull << F_SEG_MAX | 1ull << F_BLK_SIZE | 1ull << F_TOPOLOGY |
+	uint64_t f = 1ull << F_SIZE_MAX | 1ull << F_SEG_MAX | 1ull << F_BLK_SIZE | 1ull << F_TOPOLOGY |
 		     (b->vd->nr_queues > 1 ? 1ull << F_MQ : 0);
 	if (d) {
 		if (d->volatile_cache)
@@ -290,7 +301,8 @@ static int parse(struct vblk *b, struct blk_dev *disk, struct vblk_req *r)
 		len = write ? out_data : in_data;
 		if (write && disk->read_only)
 			return S_IOERR;
-		if (len == 0 || len % disk->block_size)
+		/* Longer than SEG_MAX * SIZE_MAX allow: refused, whatever the chain's buffers. */
+		if (len == 0 || len % disk->block_size || len > BLK_MAX_DATA)
 			return S_IOERR;
 		q->op = write ? BLK_WRITE : BLK_READ;
 		q->iovcnt = write ? iov_slice(out, e->nr_out, sizeof(h), len, r->data)
@@ -562,6 +574,7 @@ static void vblk_config_read(void *state, uint32_t off, void *buf, uint32_t len)
 	if (d) {
 		unsigned bs = d->block_size;
 		c.capacity = d->size / SECTOR;
+		c.size_max = BLK_SIZE_MAX;
 		c.seg_max = BLK_SEG_MAX;
 		c.blk_size = bs;
 		c.topology.physical_block_exp = 0;

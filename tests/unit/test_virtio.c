@@ -6,11 +6,14 @@
  * device carrying on), ring corruption (DEVICE_NEEDS_RESET), EVENT_IDX
  * interrupt suppression, and virtio-rng / virtio-console / virtio-blk
  * requests (virtio-blk over an in-memory block device with out-of-order
- * completion).
+ * completion, and its request-size limit: SIZE_MAX and SEG_MAX offered, a
+ * longer read or write refused before it reaches the disk).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/virtio_blk.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "block/block.h"
@@ -484,6 +487,101 @@ static void test_blk_too_many_buffers(void)
 	pthread_mutex_destroy(&r.lock);
 }
 
+/* A disk that stores nothing: it counts what reaches it and completes it at once (any size, no memory). */
+struct nulldisk {
+	struct blk_dev dev;
+	unsigned submits;
+	uint64_t last_len;
+};
+
+static int null_submit(struct blk_dev *dev, struct blk_req *q)
+{
+	struct nulldisk *n = (struct nulldisk *)dev;
+	n->submits++;
+	n->last_len = q->len;
+	q->status = 0;
+	q->done(q);
+	return 0;
+}
+
+static const struct blk_ops null_ops = { .submit = null_submit, .close = ram_close };
+
+#define SEG_DATA (VD_DATA_BASE + 0x400000ull) /* one 4 MiB guest buffer, [8, 12) MiB */
+#define SEG_TABLE(k) (SEG_DATA + 0x400000ull + 0x1000ull * (k))
+
+/*
+ * A read or write at descriptor k through an indirect table: header,
+ * nseg data buffers of seg bytes (the last one last bytes), all at the same
+ * guest buffer, status.  Returns the data length.
+ */
+static uint64_t blk_req_segs(struct vdrv *d, unsigned k, uint32_t type, unsigned nseg, uint32_t seg, uint32_t last)
+{
+	uint64_t hdr = vd_blk_hdr(d, k, type, 0);
+	struct vring_desc *t = vd_ptr(d, SEG_TABLE(k), 16ull * (nseg + 2));
+	uint16_t w = type == VIRTIO_BLK_T_IN ? VRING_DESC_F_WRITE : 0;
+	t[0] = (struct vring_desc){ .addr = hdr, .len = 16, .flags = VRING_DESC_F_NEXT, .next = 1 };
+	for (unsigned i = 1; i <= nseg; i++)
+		t[i] = (struct vring_desc){ .addr = SEG_DATA, .len = i == nseg ? last : seg,
+					    .flags = (uint16_t)(w | VRING_DESC_F_NEXT), .next = (uint16_t)(i + 1) };
+	t[nseg + 1] = (struct vring_desc){ .addr = hdr + 16, .len = 1, .flags = VRING_DESC_F_WRITE };
+	vd_set_desc(d, 0, k, SEG_TABLE(k), 16 * (nseg + 2), VRING_DESC_F_INDIRECT, 0);
+	vd_kick_head(d, 0, (uint16_t)k);
+	return (uint64_t)(nseg - 1) * seg + last;
+}
+
+/*
+ * The request-size limit: SIZE_MAX (64 KiB) and SEG_MAX (126) offered, so a
+ * conforming driver sends at most 126 * 64 KiB.  A read or write longer
+ * than that -- the audit's 126 descriptors of 4 MiB all at one 4 MiB guest
+ * buffer, or the maximum plus one sector -- completes once with IOERR and
+ * never reaches the disk; the maximum itself and a request after the
+ * refused ones go through.
+ */
+static void test_blk_request_size(void)
+{
+	struct nulldisk n = { .dev = { .ops = &null_ops, .layer = "null", .size = 1ull << 40, .block_size = 512,
+				       .queue_depth = 64 } };
+	struct vdrv d;
+	CHECK(vd_open(&d, &virtio_blk_desc, MEM, 1ull << VIRTIO_F_INDIRECT_DESC, 64) == 0);
+	virtio_blk_attach(virtio_pci_state(d.vp), &n.dev, NULL);
+	vd_wr(&d, VPC_DFSELECT, 4, 0);
+	uint32_t features = (uint32_t)vd_rd(&d, VPC_DF, 4);
+	CHECK(features & (1u << VIRTIO_BLK_F_SIZE_MAX));
+	CHECK(features & (1u << VIRTIO_BLK_F_SEG_MAX));
+	CHECK_EQ(vd_rd(&d, VIRTIO_PCI_DEVICE + offsetof(struct virtio_blk_config, size_max), 4), 64 * 1024);
+	CHECK_EQ(vd_rd(&d, VIRTIO_PCI_DEVICE + offsetof(struct virtio_blk_config, seg_max), 4), 126);
+
+	static const struct {
+		uint32_t type;
+		unsigned nseg;
+		uint32_t seg, last;
+		uint8_t status;
+	} reqs[] = {
+		{ VIRTIO_BLK_T_OUT, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR }, /* 504 MiB */
+		{ VIRTIO_BLK_T_IN, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR },
+		{ VIRTIO_BLK_T_IN, 126, 64 * 1024, 64 * 1024, VIRTIO_BLK_S_OK }, /* the maximum */
+		{ VIRTIO_BLK_T_OUT, 126, 64 * 1024, 64 * 1024 + 512, VIRTIO_BLK_S_IOERR }, /* one sector more */
+		{ VIRTIO_BLK_T_IN, 1, 4u << 20, 4u << 20, VIRTIO_BLK_S_OK },   /* one long segment: within the total */
+		{ VIRTIO_BLK_T_OUT, 1, 4096, 4096, VIRTIO_BLK_S_OK },
+	};
+	unsigned submits = 0;
+	for (unsigned k = 0; k < ARRAY_SIZE(reqs); k++) {
+		uint64_t len = blk_req_segs(&d, k, reqs[k].type, reqs[k].nseg, reqs[k].seg, reqs[k].last);
+		bool ok = reqs[k].status == VIRTIO_BLK_S_OK;
+		CHECK_EQ(vd_used_idx(&d, 0), k + 1);
+		CHECK_EQ(vd_used_elem(&d, 0, (uint16_t)k).id, k);
+		CHECK_EQ(vd_blk_status(&d, k), reqs[k].status);
+		/* A read's data counts in the used length only when it succeeded. */
+		CHECK_EQ(vd_used_elem(&d, 0, (uint16_t)k).len, 1 + (ok && reqs[k].type == VIRTIO_BLK_T_IN ? len : 0));
+		submits += ok;
+		CHECK_EQ(n.submits, submits);
+		if (ok)
+			CHECK_EQ(n.last_len, len);
+	}
+	CHECK(!(vd_rd(&d, VPC_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
+	vd_close(&d);
+}
+
 /* A masked vector's interrupt is held pending (PBA) and delivered on unmask; status bits stick. */
 static void test_msix_mask_and_status(void)
 {
@@ -593,6 +691,7 @@ int main(void)
 	RUN("virtio", test_console);
 	RUN("virtio", test_blk);
 	RUN("virtio", test_blk_too_many_buffers);
+	RUN("virtio", test_blk_request_size);
 	RUN("virtio", test_msix_mask_and_status);
 	RUN("virtio", test_blk_backpressure);
 	UNIT_EXIT();

@@ -7,9 +7,10 @@
  * the device's position, which then skips the chain's length), indirect
  * tables, every chain rejection (each completed exactly once, under the
  * id of the chain's last descriptor, the device carrying on), a chain
- * longer than the ring (DEVICE_NEEDS_RESET), and event suppression both
- * ways.
+ * longer than the ring (DEVICE_NEEDS_RESET), event suppression both
+ * ways, and virtio-blk's request-size limit over a packed ring.
  */
+#include <linux/virtio_blk.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -131,6 +132,90 @@ static void test_packed_blk_out_of_order(void)
 	CHECK(!(vd_rd(&d, VPC_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
 	vd_close(&d);
 	fake_free(f);
+}
+
+/* A disk that stores nothing: it counts what reaches it and completes it at once (any size, no memory). */
+struct nulldisk {
+	struct blk_dev dev;
+	unsigned submits;
+	uint64_t last_len;
+};
+
+static int null_submit(struct blk_dev *dev, struct blk_req *q)
+{
+	struct nulldisk *n = (struct nulldisk *)dev;
+	n->submits++;
+	n->last_len = q->len;
+	q->status = 0;
+	q->done(q);
+	return 0;
+}
+
+static void null_close(struct blk_dev *dev)
+{
+	(void)dev;
+}
+
+static const struct blk_ops null_ops = { .submit = null_submit, .close = null_close };
+
+/*
+ * virtio-blk's request-size limit (126 segments of 64 KiB; see test_virtio.c)
+ * over a packed ring: each request one indirect descriptor whose table holds
+ * the header, nseg buffers all at one 4 MiB guest buffer, and the status.  A
+ * longer read or write completes once with IOERR without reaching the
+ * disk; the maximum and the next request go through.
+ */
+static void test_packed_blk_request_size(void)
+{
+	const uint64_t data = BUF + 0x400000, tables = BUF + 0x800000;
+	struct nulldisk n = { .dev = { .ops = &null_ops, .layer = "null", .size = 1ull << 40, .block_size = 512,
+				       .queue_depth = 64 } };
+	struct vdrv d;
+	CHECK(vd_open(&d, &virtio_blk_desc, MEM, PACKED | 1ull << VIRTIO_F_INDIRECT_DESC, 64) == 0);
+	CHECK(d.packed);
+	virtio_blk_attach(virtio_pci_state(d.vp), &n.dev, NULL);
+	static const struct {
+		uint32_t type;
+		unsigned nseg;
+		uint32_t seg, last;
+		uint8_t status;
+	} reqs[] = {
+		{ VIRTIO_BLK_T_OUT, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR }, /* 504 MiB */
+		{ VIRTIO_BLK_T_IN, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR },
+		{ VIRTIO_BLK_T_OUT, 126, 64 * 1024, 64 * 1024, VIRTIO_BLK_S_OK }, /* the maximum */
+		{ VIRTIO_BLK_T_IN, 126, 64 * 1024, 64 * 1024 + 512, VIRTIO_BLK_S_IOERR }, /* one sector more */
+		{ VIRTIO_BLK_T_IN, 1, 4096, 4096, VIRTIO_BLK_S_OK },
+	};
+	unsigned submits = 0;
+	for (uint16_t k = 0; k < ARRAY_SIZE(reqs); k++) {
+		unsigned nseg = reqs[k].nseg;
+		uint64_t hdr = vd_blk_hdr(&d, k, reqs[k].type, 0);
+		pdesc *t = vd_ptr(&d, tables + 0x1000ull * k, 16ull * (nseg + 2));
+		t[0] = (pdesc){ .addr = hdr, .len = 16 };
+		for (unsigned i = 1; i <= nseg; i++)
+			t[i] = (pdesc){ .addr = data, .len = i == nseg ? reqs[k].last : reqs[k].seg,
+					.flags = reqs[k].type == VIRTIO_BLK_T_IN ? W : 0 };
+		t[nseg + 1] = (pdesc){ .addr = hdr + 16, .len = 1, .flags = W };
+		pdesc ind = { .addr = tables + 0x1000ull * k, .len = 16 * (nseg + 2), .id = k,
+			      .flags = VRING_DESC_F_INDIRECT };
+		vd_pchain(&d, 0, &ind, 1, true);
+		uint64_t len = (uint64_t)(nseg - 1) * reqs[k].seg + reqs[k].last;
+		bool ok = reqs[k].status == VIRTIO_BLK_S_OK;
+		uint16_t id = 0xffff;
+		uint32_t ulen = 0;
+		CHECK(vd_pused(&d, 0, &id, &ulen));
+		CHECK_EQ(id, k);
+		CHECK_EQ(ulen, 1 + (ok && reqs[k].type == VIRTIO_BLK_T_IN ? len : 0));
+		vd_pused_skip(&d, 0, 1);
+		CHECK(!vd_pused(&d, 0, &id, &ulen)); /* completed once */
+		CHECK_EQ(vd_blk_status(&d, k), reqs[k].status);
+		submits += ok;
+		CHECK_EQ(n.submits, submits);
+		if (ok)
+			CHECK_EQ(n.last_len, len);
+	}
+	CHECK(!(vd_rd(&d, VPC_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET));
+	vd_close(&d);
 }
 
 /* A malformed chain (id 5, n descriptors) then a good one (id 6): both completed once, in place. */
@@ -306,6 +391,7 @@ int main(void)
 	log_level = LOG_QUIET;
 	RUN("virtio-packed", test_packed_laps);
 	RUN("virtio-packed", test_packed_blk_out_of_order);
+	RUN("virtio-packed", test_packed_blk_request_size);
 	RUN("virtio-packed", test_packed_malformed_chains);
 	RUN("virtio-packed", test_packed_malformed_indirect);
 	RUN("virtio-packed", test_packed_chain_longer_than_ring);
