@@ -11,6 +11,9 @@
  *   cpuid          print every CPUID leaf (and sub-leaf) this vCPU sees, pass
  *   blkbench       virtio-blk random-I/O benchmark with its driver in ring 3
  *                  (blkbench.c; keeltest.blk.* parameters)
+ *   exitbench      keeltest.exits=N reads of COM1's line status register (each a
+ *                  VM exit to the VMM's device model) between two marker lines,
+ *                  EXITBENCH-START and EXITBENCH-DONE, then pass (bench/trace)
  * Expected values come from keeltest.* parameters.
  */
 #include "guest.h"
@@ -151,6 +154,14 @@ void kmain(int kind, uint64_t info)
 	}
 	if (mode_is("blkbench"))
 		blkbench(); /* drops to ring 3; does not return */
+	if (mode_is("exitbench")) {
+		uint64_t n = param_u64("keeltest.exits", 10000);
+		print("EXITBENCH-START %lu\n", n);
+		for (uint64_t i = 0; i < n; i++)
+			(void)inb(0x3f8 + 5);
+		print("EXITBENCH-DONE\n");
+		guest_exit(EXIT_PASS);
+	}
 	check_acpi();
 	if (mode_is("poweroff")) {
 		print("keeltest: powering off\n");
