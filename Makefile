@@ -60,6 +60,7 @@ $(BUILD)/tests/devtest_%: tests/devtest/devtest_%.c $(wildcard tests/devtest/*.h
 devtests: $(BUILD)/keel-devtest $(DEVTEST_BINS)
 
 # The block-stack tests' shared headers (the pattern rule above has only unit.h).
+$(BUILD)/tests/test_virtio $(BUILD)/tests/test_virtio_packed: tests/unit/vdriver.h tests/unit/nulldisk.h
 $(BUILD)/tests/test_block_file: tests/unit/blktest.h
 $(BUILD)/tests/test_block_cache $(BUILD)/tests/test_block_part $(BUILD)/tests/test_block_stack: \
 	tests/unit/blktest.h tests/unit/blkfake.h

@@ -19,6 +19,7 @@
 #include "block/block.h"
 #include "unit.h"
 #include "base/util.h"
+#include "nulldisk.h"
 #include "vdriver.h"
 
 #define MEM (16ull << 20)
@@ -487,24 +488,6 @@ static void test_blk_too_many_buffers(void)
 	pthread_mutex_destroy(&r.lock);
 }
 
-/* A disk that stores nothing: it counts what reaches it and completes it at once (any size, no memory). */
-struct nulldisk {
-	struct blk_dev dev;
-	unsigned submits;
-	uint64_t last_len;
-};
-
-static int null_submit(struct blk_dev *dev, struct blk_req *q)
-{
-	struct nulldisk *n = (struct nulldisk *)dev;
-	n->submits++;
-	n->last_len = q->len;
-	q->status = 0;
-	q->done(q);
-	return 0;
-}
-
-static const struct blk_ops null_ops = { .submit = null_submit, .close = ram_close };
 
 #define SEG_DATA (VD_DATA_BASE + 0x400000ull) /* one 4 MiB guest buffer, [8, 12) MiB */
 #define SEG_TABLE(k) (SEG_DATA + 0x400000ull + 0x1000ull * (k))
@@ -539,8 +522,7 @@ static uint64_t blk_req_segs(struct vdrv *d, unsigned k, uint32_t type, unsigned
  */
 static void test_blk_request_size(void)
 {
-	struct nulldisk n = { .dev = { .ops = &null_ops, .layer = "null", .size = 1ull << 40, .block_size = 512,
-				       .queue_depth = 64 } };
+	struct nulldisk n = NULLDISK(64);
 	struct vdrv d;
 	CHECK(vd_open(&d, &virtio_blk_desc, MEM, 1ull << VIRTIO_F_INDIRECT_DESC, 64) == 0);
 	virtio_blk_attach(virtio_pci_state(d.vp), &n.dev, NULL);

@@ -18,6 +18,7 @@
 #include "block/block.h"
 #include "unit.h"
 #include "base/util.h"
+#include "nulldisk.h"
 #include "vdriver.h"
 
 #define MEM (16ull << 20)
@@ -134,29 +135,6 @@ static void test_packed_blk_out_of_order(void)
 	fake_free(f);
 }
 
-/* A disk that stores nothing: it counts what reaches it and completes it at once (any size, no memory). */
-struct nulldisk {
-	struct blk_dev dev;
-	unsigned submits;
-	uint64_t last_len;
-};
-
-static int null_submit(struct blk_dev *dev, struct blk_req *q)
-{
-	struct nulldisk *n = (struct nulldisk *)dev;
-	n->submits++;
-	n->last_len = q->len;
-	q->status = 0;
-	q->done(q);
-	return 0;
-}
-
-static void null_close(struct blk_dev *dev)
-{
-	(void)dev;
-}
-
-static const struct blk_ops null_ops = { .submit = null_submit, .close = null_close };
 
 /*
  * virtio-blk's request-size limit (126 segments of 64 KiB; see test_virtio.c)
@@ -168,8 +146,7 @@ static const struct blk_ops null_ops = { .submit = null_submit, .close = null_cl
 static void test_packed_blk_request_size(void)
 {
 	const uint64_t data = BUF + 0x400000, tables = BUF + 0x800000;
-	struct nulldisk n = { .dev = { .ops = &null_ops, .layer = "null", .size = 1ull << 40, .block_size = 512,
-				       .queue_depth = 64 } };
+	struct nulldisk n = NULLDISK(64);
 	struct vdrv d;
 	CHECK(vd_open(&d, &virtio_blk_desc, MEM, PACKED | 1ull << VIRTIO_F_INDIRECT_DESC, 64) == 0);
 	CHECK(d.packed);
