@@ -24,34 +24,25 @@ group() {
 	grep -E '^(FAIL|SKIP)' "$LOGDIR/$name.results" | sed 's/^/    /'
 }
 
-unit_tests() {
+# binaries GROUP PREFIX: run every $KEEL_BUILD/tests/PREFIX* program (each prints its own result lines).
+binaries() {
 	local t rc
-	for t in "$KEEL_BUILD"/tests/test_*; do
+	for t in "$KEEL_BUILD"/tests/"$2"*; do
 		[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
 		"$t"
 		rc=$?
-		[ "$rc" -le 1 ] || echo "FAIL unit/$(basename "$t"): crashed with status $rc"
+		[ "$rc" -le 1 ] || echo "FAIL $1/$(basename "$t"): crashed with status $rc"
 	done
 }
 
-# Device tests: keel's machine without a CPU (keel-devtest), driven by test programs; any host.
-devtest_tests() {
-	local t rc
-	for t in "$KEEL_BUILD"/tests/devtest_*; do
-		[ -x "$t" ] && [ "${t%.d}" = "$t" ] || continue
-		"$t"
-		rc=$?
-		[ "$rc" -le 1 ] || echo "FAIL devtest/$(basename "$t"): crashed with status $rc"
-	done
-}
-
-group unit unit_tests
+group unit binaries unit test_
 if [ "${KEEL_SANITIZED:-0}" = 1 ]; then
 	# LeakSanitizer's exit-time scan needs ptrace and a non-thread clone, which
 	# keel's seccomp filter refuses: leaks are checked in the unit tests only.
 	export ASAN_OPTIONS=detect_leaks=0
 fi
-group devtest devtest_tests
+# Device tests: keel's machine without a CPU (keel-devtest), driven by test programs; any host.
+group devtest binaries devtest devtest_
 group source tests/source/run.sh
 group cli tests/cli/run.sh
 group block tests/block/run.sh
