@@ -16,19 +16,21 @@
  *       VRING_USED_F_NO_NOTIFY -- the same driver as the test guest's
  *       keeltest=blkbench (tests/guests/blkbench.c).
  *   blockbench raw [OPTIONS] FILE
- *       liburing on the same file, no keel code: readv/writev of one 4 KiB
- *       iovec (as keel's file layer issues them), O_DIRECT unless
+ *       liburing on the same file, no keel code: readv/writev of the
+ *       request's iovecs (as keel's file layer issues them), O_DIRECT unless
  *       --cache writeback, one thread, io_uring_submit_and_wait(1) per
  *       round; with --poll it submits and then spins on the completion
  *       queue instead of sleeping, as the harness's driver spins on the
  *       used ring.  The limit the harness is measured against.
  *
- * Each point (e.g. read:32) is a closed loop at a fixed queue depth of
- * random 4 KiB-aligned 4 KiB requests: a warm-up, then a fixed time (or
- * operation count) measured.  Latency: from just before a request is made
- * visible (avail idx store / io_uring submit) to the poll that sees it
- * complete.  One line per point on stdout:
- *   RESULT label=L rw=read qd=1 ops=N ns=T iops=I p50_ns=A p99_ns=B kicks=K kick_ns=C errors=E
+ * Each point (e.g. read:32, read:8:1M:seq) is a closed loop at a fixed
+ * queue depth of requests of one size (4 KiB unless given), data in
+ * segments of at most 64 KiB, at random offsets aligned to their size or
+ * sequential ones: a warm-up, then a fixed time (or operation count)
+ * measured.  Latency: from just before a request is made visible (avail
+ * idx store / io_uring submit) to the poll that sees it complete.  One line
+ * per point on stdout:
+ *   RESULT label=L rw=read bs=4096 pattern=rand qd=1 ops=N ns=T iops=I p50_ns=A p99_ns=B kicks=K kick_ns=C errors=E
  * (harness: kicks made, counted over the whole point, and their mean
  * duration, which includes the device's inline processing; raw: 0).
  */
@@ -46,9 +48,12 @@
 #include "base/util.h"
 #include "vdriver.h"
 
-#define BS 4096u
-#define QD_MAX 42 /* three descriptors per request in a 128-entry queue */
-#define QSIZE 128
+#define BS 4096u                 /* the default request size and the alignment of every offset */
+#define SEG (64u * 1024)         /* a request's data in segments of at most this */
+#define BS_MAX (4u * 1024 * 1024)
+#define DATA_MAX (64u * 1024 * 1024) /* qd * bs at most */
+#define QD_MAX 64
+#define QSIZE 256 /* qd * (2 + segments per request) descriptors at most */
 #define LAT_MAX (4u << 20)
 #define POINTS_MAX 16
 
@@ -56,11 +61,13 @@
 #define H_HDR VD_DATA_BASE
 #define H_STATUS (VD_DATA_BASE + 0x1000)
 #define H_DATA (VD_DATA_BASE + 0x10000)
-#define H_MEM (16 * MiB)
+#define H_MEM (H_DATA + DATA_MAX)
 
 struct point {
 	bool write;
+	bool seq;    /* sequential offsets (else uniformly random, aligned to bs) */
 	unsigned qd;
+	uint32_t bs; /* bytes per request, a multiple of 4 KiB */
 };
 
 static struct {
@@ -88,11 +95,25 @@ static uint64_t next_rand(void)
 	return rng;
 }
 
-static uint64_t nblocks;
+static uint64_t span_bytes; /* offsets fall in [0, span_bytes) */
+static uint64_t seq_next;
 
-static uint64_t random_offset(void)
+/* The next request's offset at point p: random or sequential (wrapping), a multiple of p->bs. */
+static uint64_t next_offset(const struct point *p)
 {
-	return (next_rand() >> 11) % nblocks * BS;
+	uint64_t n = span_bytes / p->bs;
+	if (!p->seq)
+		return (next_rand() >> 11) % n * p->bs;
+	if (seq_next + p->bs > n * p->bs)
+		seq_next = 0;
+	uint64_t off = seq_next;
+	seq_next += p->bs;
+	return off;
+}
+
+static unsigned segs_of(uint32_t bs)
+{
+	return (bs + SEG - 1) / SEG;
 }
 
 /* --- one point's bookkeeping ---------------------------------------------- */
@@ -149,9 +170,9 @@ static void run_report(struct run *r, const struct point *p)
 {
 	uint64_t ns = r->mend - r->mstart, n = r->nend;
 	qsort(r->lat, n, sizeof(*r->lat), cmp_u32);
-	printf("RESULT label=%s rw=%s qd=%u ops=%llu ns=%llu iops=%llu p50_ns=%u p99_ns=%u kicks=%llu kick_ns=%llu "
+	printf("RESULT label=%s rw=%s bs=%u pattern=%s qd=%u ops=%llu ns=%llu iops=%llu p50_ns=%u p99_ns=%u kicks=%llu kick_ns=%llu "
 	       "errors=%llu\n",
-	       opt.label, p->write ? "write" : "read", p->qd, (unsigned long long)n, (unsigned long long)ns,
+	       opt.label, p->write ? "write" : "read", p->bs, p->seq ? "seq" : "rand", p->qd, (unsigned long long)n, (unsigned long long)ns,
 	       (unsigned long long)(ns ? n * 1000000000ull / ns : 0), n ? r->lat[n / 2] : 0,
 	       n ? r->lat[n * 99 / 100] : 0, (unsigned long long)r->kicks,
 	       (unsigned long long)(r->kicks ? r->kick_ns / r->kicks : 0), (unsigned long long)r->errors);
@@ -176,14 +197,18 @@ static int harness_point(struct vdrv *d, const struct point *p, uint32_t *lat)
 	struct vring_used_elem *uring = (struct vring_used_elem *)(used + 2);
 	volatile uint8_t *status = vd_ptr(d, H_STATUS, QD_MAX);
 	uint64_t t0[QD_MAX];
-	unsigned inflight = 0;
+	unsigned inflight = 0, nseg = segs_of(p->bs), dpr = 2 + nseg; /* descriptors per request */
 	struct run r;
 
+	seq_next = 0;
 	for (unsigned s = 0; s < p->qd; s++) {
-		vd_set_desc(d, 0, 3 * s, H_HDR + 16ull * s, 16, VRING_DESC_F_NEXT, (uint16_t)(3 * s + 1));
-		vd_set_desc(d, 0, 3 * s + 1, H_DATA + (uint64_t)BS * s, BS,
-			    VRING_DESC_F_NEXT | (p->write ? 0 : VRING_DESC_F_WRITE), (uint16_t)(3 * s + 2));
-		vd_set_desc(d, 0, 3 * s + 2, H_STATUS + s, 1, VRING_DESC_F_WRITE, 0);
+		unsigned h = dpr * s;
+		uint64_t data = H_DATA + (uint64_t)p->bs * s;
+		vd_set_desc(d, 0, h, H_HDR + 16ull * s, 16, VRING_DESC_F_NEXT, (uint16_t)(h + 1));
+		for (unsigned g = 0; g < nseg; g++)
+			vd_set_desc(d, 0, h + 1 + g, data + (uint64_t)SEG * g, MIN(SEG, p->bs - SEG * g),
+				    VRING_DESC_F_NEXT | (p->write ? 0 : VRING_DESC_F_WRITE), (uint16_t)(h + 2 + g));
+		vd_set_desc(d, 0, h + 1 + nseg, H_STATUS + s, 1, VRING_DESC_F_WRITE, 0);
 	}
 	avail[0] = VRING_AVAIL_F_NO_INTERRUPT;
 	uint16_t aidx = d->avail_idx[0], seen = d->used_seen[0];
@@ -191,9 +216,9 @@ static int harness_point(struct vdrv *d, const struct point *p, uint32_t *lat)
 #define QUEUE(s)                                                                 \
 	do {                                                                     \
 		h_hdr[s].type = p->write ? 1 : 0;                                \
-		h_hdr[s].sector = random_offset() / 512;                         \
+		h_hdr[s].sector = next_offset(p) / 512;                          \
 		status[s] = 0xff;                                                \
-		avail[2 + aidx++ % qs] = (uint16_t)(3 * (s));                    \
+		avail[2 + aidx++ % qs] = (uint16_t)(dpr * (s));                  \
 		t0[s] = now_ns();                                                \
 	} while (0)
 
@@ -226,8 +251,8 @@ static int harness_point(struct vdrv *d, const struct point *p, uint32_t *lat)
 		uint64_t now = now_ns();
 		for (; seen != u; seen++) {
 			uint32_t id = uring[seen % qs].id;
-			unsigned s = id / 3;
-			if (id % 3 || s >= p->qd) {
+			unsigned s = id / dpr;
+			if (id % dpr || s >= p->qd) {
 				fprintf(stderr, "blockbench: the device completed descriptor %u, which was not submitted\n", id);
 				return -EIO;
 			}
@@ -263,12 +288,12 @@ static int run_harness(uint32_t *lat)
 		rc = -EINVAL;
 		goto close_disk;
 	}
-	nblocks = (opt.span ? opt.span : disk->size) / BS;
+	span_bytes = (opt.span ? opt.span : disk->size) / BS * BS;
 	if (opt.prefill) {
 		/* Bring the span into the cache (the stack has no threads yet: each read completes in place). */
 		void *buf = malloc(64 * KiB);
-		for (uint64_t off = 0; buf && off < nblocks * BS && !rc; off += 64 * KiB)
-			rc = blk_io_sync(disk, BLK_READ, 0, off, buf, MIN(64 * KiB, nblocks * BS - off));
+		for (uint64_t off = 0; buf && off < span_bytes && !rc; off += 64 * KiB)
+			rc = blk_io_sync(disk, BLK_READ, 0, off, buf, MIN(64 * KiB, span_bytes - off));
 		free(buf);
 		if (rc || !buf) {
 			fprintf(stderr, "blockbench: prefill: %s\n", strerror(rc ? -rc : ENOMEM));
@@ -291,13 +316,14 @@ static int run_harness(uint32_t *lat)
 	h_disk = disk;
 	blk_poller_attach(disk, true);
 	h_hdr = vd_ptr(&d, H_HDR, 16ull * QD_MAX);
-	uint8_t *data = vd_ptr(&d, H_DATA, (uint64_t)BS * QD_MAX);
-	for (size_t i = 0; i < (size_t)BS * QD_MAX; i++)
+	uint8_t *data = vd_ptr(&d, H_DATA, DATA_MAX);
+	for (size_t i = 0; i < DATA_MAX; i++)
 		data[i] = (uint8_t)(i * 131 + 7);
-	if (d.qsize[0] < 3 * QD_MAX) {
-		fprintf(stderr, "blockbench: queue size %u is too small\n", d.qsize[0]);
-		rc = -EINVAL;
-	}
+	for (unsigned i = 0; i < opt.npoints; i++)
+		if (d.qsize[0] < opt.points[i].qd * (2 + segs_of(opt.points[i].bs))) {
+			fprintf(stderr, "blockbench: queue size %u is too small\n", d.qsize[0]);
+			rc = -EINVAL;
+		}
 	for (unsigned i = 0; i < opt.npoints && !rc; i++)
 		rc = harness_point(&d, &opt.points[i], lat);
 	blk_poller_attach(disk, false);
@@ -311,19 +337,22 @@ close_disk:
 
 static int raw_point(struct io_uring *ring, int fd, uint8_t *bufs, const struct point *p, uint32_t *lat)
 {
-	struct iovec iov[QD_MAX];
+	static struct iovec iov[QD_MAX][BS_MAX / SEG];
 	uint64_t t0[QD_MAX];
-	unsigned inflight = 0;
+	unsigned inflight = 0, nseg = segs_of(p->bs);
 	struct run r;
 
+	seq_next = 0;
+	for (unsigned s = 0; s < p->qd; s++)
+		for (unsigned g = 0; g < nseg; g++)
+			iov[s][g] = (struct iovec){ bufs + (size_t)p->bs * s + (size_t)SEG * g, MIN(SEG, p->bs - SEG * g) };
 #define QUEUE(s)                                                                                   \
 	do {                                                                                       \
 		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);                                 \
-		iov[s] = (struct iovec){ bufs + (size_t)BS * (s), BS };                            \
 		if (p->write)                                                                      \
-			io_uring_prep_writev(sqe, fd, &iov[s], 1, random_offset());               \
+			io_uring_prep_writev(sqe, fd, iov[s], nseg, next_offset(p));              \
 		else                                                                               \
-			io_uring_prep_readv(sqe, fd, &iov[s], 1, random_offset());                \
+			io_uring_prep_readv(sqe, fd, iov[s], nseg, next_offset(p));               \
 		io_uring_sqe_set_data64(sqe, s);                                                   \
 		t0[s] = now_ns();                                                                  \
 	} while (0)
@@ -354,7 +383,7 @@ static int raw_point(struct io_uring *ring, int fd, uint8_t *bufs, const struct 
 			unsigned s = (unsigned)io_uring_cqe_get_data64(cqe);
 			seen++;
 			inflight--;
-			run_complete(&r, now, t0[s], cqe->res == (int)BS);
+			run_complete(&r, now, t0[s], cqe->res == (int)p->bs);
 			if (issuing) {
 				QUEUE(s);
 				inflight++;
@@ -384,13 +413,13 @@ static int run_raw(uint32_t *lat)
 		rc = -EINVAL;
 		goto close_fd;
 	}
-	nblocks = (opt.span ? opt.span : (uint64_t)st.st_size) / BS;
+	span_bytes = (opt.span ? opt.span : (uint64_t)st.st_size) / BS * BS;
 	uint8_t *bufs;
-	if (posix_memalign((void **)&bufs, BS, (size_t)BS * QD_MAX)) {
+	if (posix_memalign((void **)&bufs, BS, DATA_MAX)) {
 		rc = -ENOMEM;
 		goto close_fd;
 	}
-	for (size_t i = 0; i < (size_t)BS * QD_MAX; i++)
+	for (size_t i = 0; i < DATA_MAX; i++)
 		bufs[i] = (uint8_t)(i * 131 + 7);
 	struct io_uring ring;
 	rc = io_uring_queue_init(128, &ring, 0);
@@ -417,7 +446,8 @@ static void usage(FILE *f)
 		"  -c, --cache none|writeback  harness: the stack's cache mode; raw: O_DIRECT or not (none)\n"
 		"  -s, --cache-size SIZE       harness with writeback: keel's cache size (64M)\n"
 		"  -w, --span SIZE             random offsets in the first SIZE bytes (the whole file)\n"
-		"  -p, --points LIST           e.g. read:1,read:32,write:1,write:32 (that)\n"
+		"  -p, --points LIST           RW:QD[:SIZE[:seq]],... e.g. read:1,write:32,read:8:1M:seq\n"
+		"                              (read:1,read:32,write:1,write:32: 4 KiB, random offsets)\n"
 		"  -t, --ms N                  measured milliseconds per point (2000)\n"
 		"  -W, --warm-ms N             warm-up milliseconds per point (200)\n"
 		"  -n, --ops N                 measure N completions per point instead of a time\n"
@@ -432,16 +462,21 @@ static void usage(FILE *f)
 
 static int parse_points(char *s)
 {
+	char *save;
 	opt.npoints = 0;
-	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-		char *colon = strchr(tok, ':');
-		uint64_t qd;
-		if (!colon || opt.npoints == POINTS_MAX || parse_uint(colon + 1, 1, QD_MAX, &qd))
+	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *f[5], *fs;
+		unsigned n = 0;
+		for (char *t = strtok_r(tok, ":", &fs); t && n < 5; t = strtok_r(NULL, ":", &fs))
+			f[n++] = t;
+		uint64_t qd, bs = BS;
+		if (n < 2 || n > 4 || opt.npoints == POINTS_MAX || parse_uint(f[1], 1, QD_MAX, &qd) ||
+		    (n > 2 && (parse_size(f[2], 1, &bs) || !bs || bs % BS || bs > BS_MAX)) ||
+		    (n > 3 && strcmp(f[3], "seq")) || (strcmp(f[0], "read") && strcmp(f[0], "write")) ||
+		    qd * bs > DATA_MAX || qd * (2 + segs_of((uint32_t)bs)) > QSIZE)
 			return -EINVAL;
-		*colon = 0;
-		if (strcmp(tok, "read") && strcmp(tok, "write"))
-			return -EINVAL;
-		opt.points[opt.npoints++] = (struct point){ !strcmp(tok, "write"), (unsigned)qd };
+		opt.points[opt.npoints++] =
+			(struct point){ !strcmp(f[0], "write"), n > 3, (unsigned)qd, (uint32_t)bs };
 	}
 	return opt.npoints ? 0 : -EINVAL;
 }
@@ -505,7 +540,7 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			if (parse_points(optarg))
-				bad("--points (rw:qd,..., rw read or write, qd 1-42)");
+				bad("--points (rw:qd[:size[:seq]],..., rw read or write, qd 1-64, size 4K-4M, qd * size <= 64M)");
 			break;
 		case 't':
 		case 'W':

@@ -18,6 +18,13 @@
  * idle lines are evicted; when none is, the oldest dirty lines are written
  * back first and the request waits.
  *
+ * Long requests bypass it (cache_req.c: bypass_run()): a read or write of
+ * BYPASS_MIN bytes or more goes down as one request with the caller's own
+ * buffers, unless a read's range holds dirty blocks; a write first drops
+ * the blocks it covers.  Streaming I/O gains nothing from a second copy in
+ * RAM (in the cached modes the host's page cache is below), and 64 KiB
+ * lines would split it into many lower requests, each copied twice.
+ *
  * Requests (cache_req.c).  An upper request is handled line by line, in
  * order, under one mutex; data is copied between the caller's iovecs and the
  * lines.  A step that cannot go on (a miss being read, no line to evict, no
@@ -201,12 +208,13 @@ struct cop *op_get(struct cache *c)
 	op->cr = NULL;
 	op->status = 0;
 	op->covers_since = SEQ_NONE;
+	op->holds_range = false;
 	return op;
 }
 
 void op_put(struct cache *c, struct cop *op)
 {
-	if (op->kind == OP_PASS)
+	if (op->kind == OP_PASS && op->holds_range)
 		c->pass_busy--;
 	op->in_use = false;
 	op->next = c->ofree;
@@ -220,14 +228,14 @@ void batch_queue(struct batch *b, struct cop *op)
 	b->sub[b->nsub++] = op;
 }
 
-/* Is a discard/write-zeroes overlapping [start, end) in flight below? */
+/* Is a discard, write-zeroes or bypassing write overlapping [start, end) in flight below? */
 bool range_busy(struct cache *c, uint64_t start, uint64_t end)
 {
 	if (!c->pass_busy)
 		return false; /* the common case, without a scan */
 	for (unsigned i = 0; i < c->nops; i++) {
 		const struct cop *op = &c->ops[i];
-		if (op->in_use && op->kind == OP_PASS && op->rstart < end && start < op->rend)
+		if (op->in_use && op->kind == OP_PASS && op->holds_range && op->rstart < end && start < op->rend)
 			return true;
 	}
 	return false;
@@ -498,7 +506,9 @@ static int cache_submit(struct blk_dev *d, struct blk_req *r)
 		break;
 	case BLK_READ:
 		cr->sequential = r->offset == c->ra_next;
-		c->ra_win = cr->sequential ? MIN(MAX(c->ra_win * 2, 2u), c->ra_max) : 0;
+		cr->bypass = r->len >= BYPASS_MIN;
+		/* Read-ahead is for streams of short reads; a long one bypasses the cache (below). */
+		c->ra_win = cr->sequential && !cr->bypass ? MIN(MAX(c->ra_win * 2, 2u), c->ra_max) : 0;
 		c->ra_next = r->offset + r->len;
 		creq_run(c, cr, &b);
 		for (uint64_t i = 0, lno = (c->ra_next + LINE_SIZE - 1) >> LINE_SHIFT; i < c->ra_win; i++)
@@ -506,6 +516,7 @@ static int cache_submit(struct blk_dev *d, struct blk_req *r)
 		break;
 	case BLK_WRITE:
 		cr->sequential = r->offset == c->wr_next;
+		cr->bypass = r->len >= BYPASS_MIN;
 		c->wr_next = r->offset + r->len;
 		creq_run(c, cr, &b);
 		break;

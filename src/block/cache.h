@@ -67,6 +67,7 @@ struct cop {
 	unsigned cursor;      /* WB: where to look for the next run */
 	uint64_t covers_since; /* WB, FUA: oldest write sequence it carries below; SEQ_NONE if none */
 	uint64_t rstart, rend; /* PASS: the byte range */
+	bool holds_range;      /* PASS: no fill, FUA or write-back overlapping [rstart, rend) starts meanwhile */
 	int status;            /* WB: first error among its runs */
 	struct cop *next;      /* free list */
 	struct cop *dnext;     /* deferred completions (cache.c) */
@@ -84,6 +85,7 @@ struct creq {
 	bool ended;      /* nothing more to start; finished when pending reaches 0 */
 	bool lower_sent; /* flush: the lower flush is issued */
 	bool sequential; /* continues the previous request of its kind */
+	bool bypass;     /* a large read/write: straight to the layer below if it can (cache_req.c) */
 };
 
 /* What a locked section leaves to do once the lock is dropped. */
@@ -124,7 +126,7 @@ struct cache {
 	struct cop ops[OPS_MAX];
 	struct cop *ofree;
 	unsigned nops, ops_busy, wb_busy;
-	unsigned pass_busy; /* OP_PASS ops in flight: range_busy() is free while there are none */
+	unsigned pass_busy; /* OP_PASS ops holding a range in flight: range_busy() is free while there are none */
 	uint64_t wseq; /* write sequence: bumped when a line becomes dirty */
 	uint64_t ra_next, wr_next;
 	unsigned ra_win, ra_max; /* read-ahead window, in lines */
@@ -167,6 +169,7 @@ void cache_kick(struct cache *c, bool bg);
 blk_done_fn cache_op_done;
 
 /* cache_req.c */
+#define BYPASS_MIN (2 * LINE_SIZE) /* reads and writes of 128 KiB or more bypass the cache (cache_req.c) */
 void creq_run(struct cache *c, struct creq *cr, struct batch *b);
 void fill_done(struct cache *c, struct cop *op, struct batch *b);
 void pass_done(struct cache *c, struct cop *op, struct batch *b);
@@ -177,6 +180,8 @@ void wb_op_done(struct cache *c, struct cop *op, struct batch *b);
 void fua_op_done(struct cache *c, struct cop *op, struct batch *b);
 void flush_submit(struct cache *c, struct creq *cr, struct batch *b);
 void flush_op_done(struct cache *c, struct cop *op, struct batch *b);
+/* A lower write carrying writes from since on failed: the flushes waiting for them fail. */
+void fail_flushes(struct cache *c, uint64_t since, struct batch *b);
 void wb_init(struct cache *c);
 int wb_thread_start(struct cache *c);
 void wb_fini(struct cache *c); /* stops the thread if it runs */

@@ -159,6 +159,49 @@ static enum step write_step(struct cache *c, struct creq *cr, uint64_t lno, unsi
 	return STEP_DONE;
 }
 
+/*
+ * Forget l's blocks in [start, end) (they overlap): dirty ones too, whose
+ * data the request passed down replaces.  Returns l's dirty_since if dirty
+ * blocks were dropped, else SEQ_NONE.
+ */
+static uint64_t drop_blocks(struct cache *c, struct line *l, uint64_t start, uint64_t end)
+{
+	uint64_t a = MAX(start, line_start(l)), e = MIN(end, line_end(c, l)), since = SEQ_NONE;
+	for (uint64_t s = (a - line_start(l)) / c->bs; s < (e - line_start(l)) / c->bs; s++) {
+		if (l->sec[s] & SEC_DIRTY) {
+			l->ndirty--;
+			since = l->dirty_since;
+		}
+		l->sec[s] = 0;
+	}
+	l->gen++; /* a fill in flight would bring back what was there before */
+	if (!l->ndirty)
+		fifo_remove(c, l);
+	return since;
+}
+
+/* Send cr's request itself down as an OP_PASS lower request (the cache holds an op for it: c->ofree). */
+static void pass_down(struct cache *c, struct creq *cr, bool holds_range, uint64_t covers_since, struct batch *b)
+{
+	struct blk_req *r = cr->req;
+	struct cop *op = op_get(c);
+	op->kind = OP_PASS;
+	op->holds_range = holds_range;
+	c->pass_busy += holds_range;
+	op->cr = cr;
+	op->rstart = r->offset;
+	op->rend = r->offset + r->len;
+	op->covers_since = covers_since;
+	unsigned flags = r->flags;
+	if (r->op == BLK_WRITE && c->mode == BLK_CACHE_WRITETHROUGH)
+		flags |= BLK_FUA;
+	op->lreq = (struct blk_req){ .op = r->op, .flags = flags, .offset = r->offset, .len = r->len,
+				     .iov = r->iov, .iovcnt = r->iovcnt };
+	cr->pending++;
+	batch_queue(b, op);
+	creq_end(c, cr, b);
+}
+
 /* Discard / write-zeroes: wait for busy lines in range, invalidate, pass down. */
 static void pass_run(struct cache *c, struct creq *cr, struct batch *b)
 {
@@ -175,33 +218,79 @@ static void pass_run(struct cache *c, struct creq *cr, struct batch *b)
 				park_line(l, cr);
 				return;
 			}
-			if (pass == 0)
-				continue;
-			uint64_t a = MAX(start, line_start(l)), e = MIN(end, line_end(c, l));
-			for (uint64_t s = (a - line_start(l)) / c->bs; s < (e - line_start(l)) / c->bs; s++) {
-				if (l->sec[s] & SEC_DIRTY)
-					l->ndirty--;
-				l->sec[s] = 0;
-			}
-			l->gen++;
-			if (!l->ndirty)
-				fifo_remove(c, l);
+			if (pass == 1)
+				drop_blocks(c, l, start, end); /* the range's contents are undefined or zero now */
 		}
 		if (pass == 0 && !c->ofree) {
 			park(c, cr);
 			return;
 		}
 	}
-	struct cop *op = op_get(c);
-	op->kind = OP_PASS;
-	c->pass_busy++;
-	op->cr = cr;
-	op->rstart = start;
-	op->rend = end;
-	op->lreq = (struct blk_req){ .op = r->op, .flags = r->flags, .offset = r->offset, .len = r->len };
-	cr->pending++;
-	batch_queue(b, op);
-	creq_end(c, cr, b);
+	pass_down(c, cr, true, SEQ_NONE, b);
+}
+
+/*
+ * A read or write of BYPASS_MIN bytes or more goes straight to the layer
+ * below with the caller's buffers, as one request: streaming I/O gains
+ * nothing from a second copy in RAM (the host's page cache is below in the
+ * cached modes), and the line-by-line path would split it into 64 KiB
+ * lower requests, each copied twice.  (Caches such as bcache let
+ * sequential I/O past a cutoff bypass them in the same way.)
+ *  - A read bypasses only if no block of its range is dirty here and no
+ *    line of it has a lower request in flight (a write-back's data is not
+ *    below yet); otherwise it takes the cached path.  It holds no range:
+ *    writes may overlap it, as they may any read in flight.
+ *  - A write waits for the busy lines of its range, drops the range's
+ *    blocks from the cache (dirty ones too: its data replaces theirs) and
+ *    holds the range while it is in flight, so that no fill, FUA write or
+ *    write-back of an overlapping line is issued before it is below (those
+ *    wait in range_busy()).  If it dropped dirty blocks it carries their
+ *    write sequence number, so that a flush waits for it as for a
+ *    write-back (oldest_not_below()); if it fails, those flushes fail.
+ *    With BLK_CACHE_WRITETHROUGH it goes down with BLK_FUA.
+ * Returns false when the request should take the cached path instead.
+ */
+static bool bypass_run(struct cache *c, struct creq *cr, struct batch *b)
+{
+	struct blk_req *r = cr->req;
+	bool write = r->op == BLK_WRITE;
+	uint64_t start = r->offset, end = r->offset + r->len;
+	uint64_t first = start >> LINE_SHIFT, last = (end - 1) >> LINE_SHIFT;
+	if (range_busy(c, start, end)) {
+		park(c, cr);
+		return true;
+	}
+	for (uint64_t i = first; i <= last; i++) {
+		struct line *l = lookup(c, i);
+		if (!l)
+			continue;
+		if (l->busy) {
+			if (!write)
+				return false;
+			park_line(l, cr);
+			return true;
+		}
+		if (!write && l->ndirty) {
+			uint64_t a = (MAX(start, line_start(l)) - line_start(l)) / c->bs;
+			uint64_t e = (MIN(end, line_end(c, l)) - line_start(l)) / c->bs;
+			for (uint64_t s = a; s < e; s++)
+				if (l->sec[s] & SEC_DIRTY)
+					return false;
+		}
+	}
+	if (!c->ofree) {
+		park(c, cr);
+		return true;
+	}
+	uint64_t covers = SEQ_NONE;
+	for (uint64_t i = first; write && i <= last; i++) {
+		struct line *l = lookup(c, i);
+		uint64_t since = l ? drop_blocks(c, l, start, end) : SEQ_NONE;
+		covers = MIN(covers, since);
+	}
+	TRACE(CACHE_BYPASS, r->op, start, r->len);
+	pass_down(c, cr, write, covers, b);
+	return true;
 }
 
 /* Carry a request on from where it stopped. */
@@ -211,6 +300,11 @@ void creq_run(struct cache *c, struct creq *cr, struct batch *b)
 	if (r->op == BLK_DISCARD || r->op == BLK_WRITE_ZEROES) {
 		pass_run(c, cr, b);
 		return;
+	}
+	if (cr->bypass) {
+		if (bypass_run(c, cr, b))
+			return;
+		cr->bypass = false;
 	}
 	uint64_t end = r->offset + r->len;
 	while (cr->pos < end && !cr->status) {
@@ -248,6 +342,9 @@ void pass_done(struct cache *c, struct cop *op, struct batch *b)
 	struct creq *cr = op->cr;
 	if (op->lreq.status && !cr->status)
 		cr->status = op->lreq.status;
+	/* A bypassing write that replaced dirty blocks failed: the flushes that needed those fail too. */
+	if (op->lreq.status && op->covers_since != SEQ_NONE)
+		fail_flushes(c, op->covers_since, b);
 	op_put(c, op);
 	if (!--cr->pending && cr->ended)
 		creq_finish(c, cr, b);

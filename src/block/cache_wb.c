@@ -18,9 +18,10 @@
  *
  * A flush F records wseq, the highest sequence number handed out when it
  * was submitted.  Every write that completed before F has a sequence number
- * <= F.fseq in a dirty line or in a lower write in flight (write-back or
- * FUA) until it is below.  F is passed down once the oldest such number
- * exceeds F.fseq, and completes when the lower flush completes.  If a lower
+ * <= F.fseq in a dirty line or in a lower write in flight (write-back,
+ * FUA, or a bypassing write that replaced its dirty blocks) until it is
+ * below.  F is passed down once the oldest such number exceeds F.fseq,
+ * and completes when the lower flush completes.  If a lower
  * write that carried data F needs fails, F fails with -EIO; the data stays
  * dirty and is tried again later (after WB_RETRY_NS in the background, or
  * at the next flush).  At close, what fails to be written back is reported
@@ -45,7 +46,7 @@ static uint64_t oldest_not_below(const struct cache *c)
 	uint64_t o = c->dhead ? c->dhead->dirty_since : SEQ_NONE;
 	for (unsigned i = 0; i < c->nops; i++) {
 		const struct cop *op = &c->ops[i];
-		if (op->in_use && (op->kind == OP_WB || op->kind == OP_FUA))
+		if (op->in_use && (op->kind == OP_WB || op->kind == OP_FUA || op->kind == OP_PASS))
 			o = MIN(o, op->covers_since);
 	}
 	return o;
@@ -88,7 +89,7 @@ static void flush_progress(struct cache *c, struct batch *b)
 }
 
 /* A lower write carrying writes from since on failed: flushes that needed them fail. */
-static void fail_flushes(struct cache *c, uint64_t since, struct batch *b)
+void fail_flushes(struct cache *c, uint64_t since, struct batch *b)
 {
 	struct creq *f = c->fhead;
 	while (f) {

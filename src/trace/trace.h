@@ -79,6 +79,8 @@
 	E(CACHE_MISS, cache, miss, F(offset, U64), F(len, U64), N, N, N)                                \
 	E(CACHE_EVICT, cache, evict, F(offset, U64), F(len, U64), F(dirty, U64), N, N)                  \
 	E(CACHE_WRITEBACK, cache, writeback, F(offset, U64), F(len, U64), N, N, N)                      \
+	/* A long read or write sent past the cache to the device below (cache_req.c: bypass_run()). */ \
+	E(CACHE_BYPASS, cache, bypass, F(op, BLK_OP), F(offset, U64), F(len, U64), N, N)                \
 	/* keel run's set-up and boot steps (enum trace_milestone), µs since keel started. */          \
 	E(BOOT_MILESTONE, boot, milestone, F(what, MILESTONE), F(since_start_us, U64), N, N, N)         \
 	/* Components (vCPUs, devices, I/O threads) starting and stopping. */                          \

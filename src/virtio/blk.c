@@ -9,7 +9,9 @@
  * the queue stops popping until one of its requests completes.
  *
  * Request size: the device offers SEG_MAX and SIZE_MAX, so a conforming
- * driver's largest read or write is BLK_MAX_DATA (126 segments of 64 KiB);
+ * driver's largest read or write is BLK_MAX_DATA (126 segments of 1 MiB;
+ * size_max is no smaller, so that Linux sends a 1 MiB request from
+ * contiguous memory in one segment, as to QEMU, which offers none);
  * a longer one (a chain may carry up to 4 GiB, e.g. many buffers that all
  * point at the same guest memory) is completed with S_IOERR before anything
  * reaches the stack, so no layer below sees or buffers more than that.  Only
@@ -34,9 +36,10 @@
 
 #define BLK_QUEUE_SIZE 256
 #define BLK_SEG_MAX 126
-#define BLK_SIZE_MAX (64u * 1024) /* bytes per data segment (size_max) */
+#define BLK_SIZE_MAX (1024u * 1024) /* bytes per data segment (size_max) */
 #define BLK_MAX_DATA ((uint64_t)BLK_SEG_MAX * BLK_SIZE_MAX) /* the longest read or write taken */
 #define BLK_MAX_IOV (BLK_SEG_MAX + 2) /* header, data segments, status */
+#define BLK_PIPELINE_MIN (128u * 1024) /* completions reaped after submitting a request this long (process()) */
 #define SECTOR 512ull
 
 /* Feature bits. */
@@ -419,6 +422,17 @@ static bool process(struct vblk_queue *q)
 			}
 			if (!submit(q, r))
 				return took; /* resumed by a completion */
+			/*
+			 * After a long request, what has completed goes back to the
+			 * guest now, not after the whole batch: a long buffered read
+			 * that hits the host's page cache completes inside its
+			 * submit, so with a batch of them the guest would wait for
+			 * all the copying before it saw the first, and then keel for
+			 * the guest.  Short requests keep their completions for the
+			 * end of the batch, where one interrupt serves them all.
+			 */
+			if (r->breq.len >= BLK_PIPELINE_MIN && q->polling && blk_poll_pending(b->disk))
+				blk_poll(b->disk);
 		}
 		/* A spinning thread comes back without a kick; see queue_notify(). */
 		if (q->spinning || !vq_enable_notify(vq))

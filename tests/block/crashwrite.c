@@ -47,7 +47,7 @@
 
 #define MAGIC 0x6b65656c626c6b31ull /* "keelblk1" */
 #define INFLIGHT 16
-#define MAXLEN (64 * 1024)
+#define MAXLEN (256 * 1024) /* past the cache's bypass cutoff too (cache_req.c) */
 
 struct stamp {
 	uint64_t magic, seq, sector;

@@ -144,7 +144,7 @@ static void oversized_request_refused(void)
 	struct dtv v;
 	CHECK_EQ(dtv_open(&v, &d, VIRTIO_ID_BLOCK, 0, 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX, 128), 0);
 	CHECK(v.features & (1ull << VIRTIO_BLK_F_SIZE_MAX));
-	CHECK_EQ(dtc_read(&d, 4, v.devcfg + offsetof(struct virtio_blk_config, size_max)), 65536);
+	CHECK_EQ(dtc_read(&d, 4, v.devcfg + offsetof(struct virtio_blk_config, size_max)), 1048576);
 	CHECK_EQ(dtc_read(&d, 4, v.devcfg + offsetof(struct virtio_blk_config, seg_max)), 126);
 	struct virtio_blk_outhdr h = { .type = VIRTIO_BLK_T_IN, .sector = 0 };
 	dtc_memwrite(&d, HDR(0), &h, sizeof(h));

@@ -18,7 +18,11 @@
 # (working directory /work), with VMLINUZ and GUEST_INITRD set.  Its output
 # comes back on the lab's console; lab.sh exits with its status.  --qemu
 # also puts QEMU in the lab (for side-by-side benchmarks); --interactive
-# connects the lab's console to this terminal (make run).
+# connects the lab's console to this terminal (make run).  LAB_EXTRA: more
+# files (paths under the repository, e.g. build/bench/x.cpio.gz) for the
+# same place in the lab; LAB_MODULES: more of the kernel's modules (paths
+# under its modules directory) for /mod, which COMMAND inserts itself;
+# LAB_BINS: more of this machine's programs, with their libraries (perf).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${KEEL_BUILD:-build}
@@ -64,11 +68,12 @@ copy_bin() {
 }
 
 cp "$BUSYBOX" "$root/bin/busybox"
-for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko fs/fuse/fuse.ko; do
+for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko fs/fuse/fuse.ko \
+	${LAB_MODULES:-}; do
 	cp "$MODULES/$m" "$root/mod/"
 done
 copy_bin "$(command -v bash)"
-for p in setpriv script e2fsck debugfs fusermount3; do
+for p in setpriv script e2fsck debugfs fusermount3 mke2fs ${LAB_BINS:-}; do
 	command -v $p >/dev/null && copy_bin "$(command -v $p)"
 done
 copy_bin "$BUILD/keel"
@@ -78,6 +83,9 @@ cp -a "$BUILD/tests/drive" "$root/work/$BUILD/tests/"
 cp -a "$BUILD/guests" "$root/work/$BUILD/"
 [ -d "$BUILD/run" ] && cp -a "$BUILD/run" "$root/work/$BUILD/"
 cp -a tests scripts bench "$root/work/" 2>/dev/null
+for f in ${LAB_EXTRA:-}; do
+	mkdir -p "$root/work/$(dirname "$f")" && cp -L "$f" "$root/work/$f" || { echo "lab: cannot copy $f" >&2; exit 125; }
+done
 cp "$VMLINUZ" "$root/work/assets/vmlinuz"
 cp "$GUEST_INITRD" "$root/work/assets/guest.cpio.gz"
 if [ $with_qemu = 1 ]; then

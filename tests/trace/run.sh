@@ -135,7 +135,7 @@ host_tests() {
 	[ "$(cat "$d/events/block/enable")" = X ] || expect "mixed group reads $(cat "$d/events/block/enable"), not X"
 	[ "$(cat "$d/events/block/submit/enable")" = 0 ] || expect "!block:submit did not disable it"
 	echo 'cache:*' >"$d/set_event"
-	[ "$(cat "$d/set_event" | tr '\n' ' ')" = "cache:hit cache:miss cache:evict cache:writeback " ] ||
+	[ "$(cat "$d/set_event" | tr '\n' ' ')" = "cache:hit cache:miss cache:evict cache:writeback cache:bypass " ] ||
 		expect "> set_event did not replace: $(cat "$d/set_event" | tr '\n' ' ')"
 	echo >"$d/set_event"
 	[ -z "$(cat "$d/set_event")" ] || expect "echo > set_event left $(cat "$d/set_event")"

@@ -256,7 +256,7 @@ struct mreq {
 	struct model *m;
 	uint64_t id;
 	uint64_t *required; /* flush: copy of last_done at submission */
-	uint8_t buf[64 * 1024];
+	uint8_t buf[256 * 1024];
 	bool busy;
 };
 
@@ -328,7 +328,7 @@ static void cache_durability_model(void)
 		}
 		uint64_t kind = rnd(&s) % 100, off = 0, len = 0;
 		for (bool clash = true; clash && kind >= 8;) {
-			len = (1 + rnd(&s) % (rnd(&s) % 4 ? 8 : 128)) * 512;
+			len = (1 + rnd(&s) % (rnd(&s) % 4 ? 8 : 512)) * 512; /* 128 KiB or more: bypassing */
 			off = rnd(&s) % (MODEL_SECTORS - len / 512 + 1) * 512;
 			clash = false;
 			for (unsigned k = 0; k < 32; k++)
@@ -448,22 +448,98 @@ static void cache_scan_resistance(void)
 		fake_free(f);
 		return;
 	}
-	static uint8_t buf[65536];
+	static uint8_t buf[65536]; /* shorter than BYPASS_MIN: through the cache */
 	static const unsigned hot[] = { 0, 4, 2, 6, 6, 2, 4, 0 };
 	for (size_t i = 0; i < ARRAY_SIZE(hot); i++)
-		CHECK_EQ(blk_io_sync(d, BLK_READ, 0, hot[i] * 65536ull, buf, 65536), 0);
+		CHECK_EQ(blk_io_sync(d, BLK_READ, 0, hot[i] * 65536ull, buf, sizeof(buf)), 0);
 	unsigned before = f->nlog;
 	for (size_t i = 0; i < 4; i++)
-		CHECK_EQ(blk_io_sync(d, BLK_READ, 0, hot[i] * 65536ull, buf, 65536), 0);
+		CHECK_EQ(blk_io_sync(d, BLK_READ, 0, hot[i] * 65536ull, buf, sizeof(buf)), 0);
 	CHECK_EQ(f->nlog, before); /* hits */
-	for (uint64_t off = 1 * MiB; off < 5 * MiB; off += 65536)
-		CHECK_EQ(blk_io_sync(d, BLK_READ, 0, off, buf, 65536), 0);
+	for (uint64_t off = 1 * MiB; off < 5 * MiB; off += sizeof(buf))
+		CHECK_EQ(blk_io_sync(d, BLK_READ, 0, off, buf, sizeof(buf)), 0);
 	CHECK(f->nlog > before + 60);
 	before = f->nlog;
 	for (size_t i = 0; i < 4; i++)
 		CHECK_EQ(blk_io_sync(d, BLK_READ, 0, hot[i] * 65536ull + 512, buf, 4096), 0);
 	CHECK_EQ(f->nlog, before); /* still hits */
 	blk_close(d);
+	fake_free(f);
+}
+
+/*
+ * Reads and writes of 128 KiB or more bypass the cache: one lower request
+ * with the caller's buffers.  A read over dirty blocks takes the cached
+ * path; a write drops the blocks it covers, dirty ones too, and a flush
+ * waits for it then (and fails if it fails); write-through sends it with FUA.
+ */
+static void cache_bypass(void)
+{
+	struct fake *f = fake_new(4 * MiB, 512, 64, FAKE_MANUAL);
+	memset(f->vol, 0x11, 4 * MiB);
+	struct blk_dev *d = open_cache(&f->dev, BLK_CACHE_WRITEBACK, 1 * MiB);
+	CHECK(d);
+	if (!d) {
+		fake_free(f);
+		return;
+	}
+	static uint8_t big[256 * KiB], back[256 * KiB], small[4096];
+	struct flag_req rd, wr, fl, wr2, fl2;
+	unsigned n0 = f->nlog;
+	CHECK_EQ(flag_submit(d, &rd, f, BLK_READ, 0, 1 * MiB, big, sizeof(big)), 0);
+	CHECK_EQ(f->nlog, n0 + 1);
+	CHECK(f->log[n0].op == BLK_READ && f->log[n0].offset == 1 * MiB && f->log[n0].len == sizeof(big));
+	release_until(f, &rd);
+	CHECK(rd.req.status == 0 && big[0] == 0x11 && big[sizeof(big) - 1] == 0x11);
+
+	/* A dirty block inside a long read's range: the read sees it. */
+	memset(small, 0x22, sizeof(small));
+	CHECK_EQ(flag_submit(d, &wr, f, BLK_WRITE, 0, 1 * MiB + 8192, small, sizeof(small)), 0);
+	release_until(f, &wr);
+	CHECK_EQ(flag_submit(d, &rd, f, BLK_READ, 0, 1 * MiB, back, sizeof(back)), 0);
+	release_until(f, &rd);
+	CHECK(!memcmp(back + 8192, small, sizeof(small)) && back[0] == 0x11 && back[sizeof(back) - 1] == 0x11);
+
+	/* A long write over it replaces it; a flush waits until that write is below. */
+	memset(big, 0x33, sizeof(big));
+	n0 = f->nlog;
+	CHECK_EQ(flag_submit(d, &wr, f, BLK_WRITE, 0, 1 * MiB, big, sizeof(big)), 0);
+	CHECK(f->nlog == n0 + 1 && f->log[n0].op == BLK_WRITE && f->log[n0].len == sizeof(big));
+	CHECK_EQ(flag_submit(d, &fl, f, BLK_FLUSH, 0, 0, NULL, 0), 0);
+	CHECK(!atomic_load(&wr.done) && !atomic_load(&fl.done));
+	CHECK_EQ(fake_count(f, BLK_FLUSH), 0);
+	release_until(f, &fl);
+	CHECK(wr.req.status == 0 && fl.req.status == 0);
+	CHECK(!memcmp(f->dur + 1 * MiB, big, sizeof(big)));
+	CHECK_EQ(flag_submit(d, &rd, f, BLK_READ, 0, 1 * MiB + 8192, back, 4096), 0);
+	release_until(f, &rd);
+	CHECK(back[0] == 0x33 && back[4095] == 0x33); /* the dropped block does not come back */
+
+	/* The same write failing: the flush that needed the dirty block it replaced fails. */
+	CHECK_EQ(flag_submit(d, &wr, f, BLK_WRITE, 0, 2 * MiB + 4096, small, sizeof(small)), 0);
+	release_until(f, &wr);
+	f->fail_writes = -EIO;
+	CHECK_EQ(flag_submit(d, &wr2, f, BLK_WRITE, 0, 2 * MiB, big, 128 * KiB), 0);
+	CHECK_EQ(flag_submit(d, &fl2, f, BLK_FLUSH, 0, 0, NULL, 0), 0);
+	release_until(f, &wr2);
+	release_until(f, &fl2);
+	CHECK_EQ(wr2.req.status, -EIO);
+	CHECK_EQ(fl2.req.status, -EIO);
+	f->fail_writes = 0;
+	fake_set_mode(f, FAKE_SYNC);
+	fake_release_all(f);
+	blk_close(d);
+	fake_free(f);
+
+	/* Write-through: down with FUA, durable when it completes. */
+	f = fake_new(1 * MiB, 512, 16, FAKE_SYNC);
+	d = open_cache(&f->dev, BLK_CACHE_WRITETHROUGH, 1 * MiB);
+	CHECK(d);
+	if (d) {
+		CHECK_EQ(flag_submit(d, &wr, f, BLK_WRITE, 0, 128 * KiB, big, 128 * KiB), 0);
+		CHECK(atomic_load(&wr.done) && wr.durable && f->log[f->nlog - 1].flags == BLK_FUA);
+		blk_close(d);
+	}
 	fake_free(f);
 }
 
@@ -504,6 +580,7 @@ int main(void)
 	RUN("block", cache_readonly);
 	RUN("block", cache_scan_resistance);
 	RUN("block", cache_sync_lower_large);
+	RUN("block", cache_bypass);
 	if (!have_uring) {
 		static const char *const names[] = { "cache_writeback_small", "cache_writeback_large",
 						     "cache_writethrough" };

@@ -513,8 +513,8 @@ static uint64_t blk_req_segs(struct vdrv *d, unsigned k, uint32_t type, unsigned
 }
 
 /*
- * The request-size limit: SIZE_MAX (64 KiB) and SEG_MAX (126) offered, so a
- * conforming driver sends at most 126 * 64 KiB.  A read or write longer
+ * The request-size limit: SIZE_MAX (1 MiB) and SEG_MAX (126) offered, so a
+ * conforming driver sends at most 126 * 1 MiB.  A read or write longer
  * than that -- the audit's 126 descriptors of 4 MiB all at one 4 MiB guest
  * buffer, or the maximum plus one sector -- completes once with IOERR and
  * never reaches the disk; the maximum itself and a request after the
@@ -530,7 +530,7 @@ static void test_blk_request_size(void)
 	uint32_t features = (uint32_t)vd_rd(&d, VPC_DF, 4);
 	CHECK(features & (1u << VIRTIO_BLK_F_SIZE_MAX));
 	CHECK(features & (1u << VIRTIO_BLK_F_SEG_MAX));
-	CHECK_EQ(vd_rd(&d, VIRTIO_PCI_DEVICE + offsetof(struct virtio_blk_config, size_max), 4), 64 * 1024);
+	CHECK_EQ(vd_rd(&d, VIRTIO_PCI_DEVICE + offsetof(struct virtio_blk_config, size_max), 4), 1024 * 1024);
 	CHECK_EQ(vd_rd(&d, VIRTIO_PCI_DEVICE + offsetof(struct virtio_blk_config, seg_max), 4), 126);
 
 	static const struct {
@@ -541,8 +541,8 @@ static void test_blk_request_size(void)
 	} reqs[] = {
 		{ VIRTIO_BLK_T_OUT, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR }, /* 504 MiB */
 		{ VIRTIO_BLK_T_IN, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR },
-		{ VIRTIO_BLK_T_IN, 126, 64 * 1024, 64 * 1024, VIRTIO_BLK_S_OK }, /* the maximum */
-		{ VIRTIO_BLK_T_OUT, 126, 64 * 1024, 64 * 1024 + 512, VIRTIO_BLK_S_IOERR }, /* one sector more */
+		{ VIRTIO_BLK_T_IN, 126, 1u << 20, 1u << 20, VIRTIO_BLK_S_OK }, /* the maximum */
+		{ VIRTIO_BLK_T_OUT, 126, 1u << 20, (1u << 20) + 512, VIRTIO_BLK_S_IOERR }, /* one sector more */
 		{ VIRTIO_BLK_T_IN, 1, 4u << 20, 4u << 20, VIRTIO_BLK_S_OK },   /* one long segment: within the total */
 		{ VIRTIO_BLK_T_OUT, 1, 4096, 4096, VIRTIO_BLK_S_OK },
 	};

@@ -137,7 +137,7 @@ static void test_packed_blk_out_of_order(void)
 
 
 /*
- * virtio-blk's request-size limit (126 segments of 64 KiB; see test_virtio.c)
+ * virtio-blk's request-size limit (126 segments of 1 MiB; see test_virtio.c)
  * over a packed ring: each request one indirect descriptor whose table holds
  * the header, nseg buffers all at one 4 MiB guest buffer, and the status.  A
  * longer read or write completes once with IOERR without reaching the
@@ -159,8 +159,8 @@ static void test_packed_blk_request_size(void)
 	} reqs[] = {
 		{ VIRTIO_BLK_T_OUT, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR }, /* 504 MiB */
 		{ VIRTIO_BLK_T_IN, 126, 4u << 20, 4u << 20, VIRTIO_BLK_S_IOERR },
-		{ VIRTIO_BLK_T_OUT, 126, 64 * 1024, 64 * 1024, VIRTIO_BLK_S_OK }, /* the maximum */
-		{ VIRTIO_BLK_T_IN, 126, 64 * 1024, 64 * 1024 + 512, VIRTIO_BLK_S_IOERR }, /* one sector more */
+		{ VIRTIO_BLK_T_OUT, 126, 1u << 20, 1u << 20, VIRTIO_BLK_S_OK }, /* the maximum */
+		{ VIRTIO_BLK_T_IN, 126, 1u << 20, (1u << 20) + 512, VIRTIO_BLK_S_IOERR }, /* one sector more */
 		{ VIRTIO_BLK_T_IN, 1, 4096, 4096, VIRTIO_BLK_S_OK },
 	};
 	unsigned submits = 0;
