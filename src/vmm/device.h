@@ -35,3 +35,4 @@ extern const struct device_desc i8042_device;
 extern const struct device_desc acpi_pm_device;
 extern const struct device_desc pci_host_device;
 extern const struct device_desc debug_exit_device;
+extern const struct device_desc fw_cfg_device;

@@ -23,6 +23,7 @@ static const struct device_desc *const platform_devices[] = {
 	&i8042_device,
 	&acpi_pm_device,
 	&debug_exit_device,
+	&fw_cfg_device, /* as on QEMU's PC machine: firmware reads its configuration here */
 };
 
 static int register_ranges(struct bus *b, const struct io_range_desc *r, size_t n, void *state,
