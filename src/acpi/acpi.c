@@ -2,7 +2,9 @@
 #include "acpi.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmm/layout.h"
@@ -388,33 +390,230 @@ static size_t build_sdt(struct builder *b, const char *sig, const uint64_t *tabl
 	return off;
 }
 
-size_t acpi_build(uint8_t *buf, size_t cap, uint64_t base, const struct acpi_config *cfg)
-{
-	struct builder b = { .buf = buf, .cap = cap, .base = base };
-	size_t rsdp = reserve(&b, sizeof(struct acpi_rsdp), 16);
-	size_t facs = build_facs(&b);
-	size_t dsdt = build_dsdt(&b, cfg);
-	if (b.failed)
-		return 0;
-	size_t fadt = build_fadt(&b, base + dsdt, base + facs);
-	size_t madt = build_madt(&b, cfg);
-	size_t mcfg = build_mcfg(&b);
-	if (b.failed)
-		return 0;
-	const uint64_t tables[] = { base + fadt, base + madt, base + mcfg };
-	size_t rsdt = build_sdt(&b, "RSDT", tables, ARRAY_SIZE(tables), 4);
-	size_t xsdt = build_sdt(&b, "XSDT", tables, ARRAY_SIZE(tables), 8);
-	if (b.failed)
-		return 0;
+/* Where build_tables() put each table: offsets from the start of the builder's buffer. */
+#define ACPI_SDT_MAX 8
+struct table_layout {
+	size_t facs, dsdt, fadt, rsdt, xsdt;
+	size_t sdt[ACPI_SDT_MAX]; /* the tables the RSDT and XSDT list, in their order */
+	size_t nr_sdt;
+};
 
-	struct acpi_rsdp *r = (struct acpi_rsdp *)(buf + rsdp);
+/* Every table but the RSDP, pointing at each other as they lie from b->base. */
+static bool build_tables(struct builder *b, const struct acpi_config *cfg, struct table_layout *l)
+{
+	l->facs = build_facs(b);
+	l->dsdt = build_dsdt(b, cfg);
+	if (b->failed)
+		return false;
+	l->fadt = build_fadt(b, b->base + l->dsdt, b->base + l->facs);
+	l->sdt[0] = l->fadt;
+	l->sdt[1] = build_madt(b, cfg);
+	l->sdt[2] = build_mcfg(b);
+	l->nr_sdt = 3;
+	if (b->failed)
+		return false;
+	uint64_t tables[ACPI_SDT_MAX];
+	for (size_t i = 0; i < l->nr_sdt; i++)
+		tables[i] = b->base + l->sdt[i];
+	l->rsdt = build_sdt(b, "RSDT", tables, l->nr_sdt, 4);
+	l->xsdt = build_sdt(b, "XSDT", tables, l->nr_sdt, 8);
+	return !b->failed;
+}
+
+static void fill_rsdp(struct acpi_rsdp *r, uint64_t rsdt, uint64_t xsdt)
+{
+	memset(r, 0, sizeof(*r));
 	memcpy(r->signature, "RSD PTR ", 8);
 	memcpy(r->oem_id, "KEEL  ", 6);
 	r->revision = 2;
-	r->rsdt_address = (uint32_t)(base + rsdt);
+	r->rsdt_address = (uint32_t)rsdt;
 	r->length = sizeof(*r);
-	r->xsdt_address = base + xsdt;
+	r->xsdt_address = xsdt;
 	r->checksum = (uint8_t)-acpi_checksum(r, 20);
 	r->extended_checksum = (uint8_t)-acpi_checksum(r, sizeof(*r));
+}
+
+size_t acpi_build(uint8_t *buf, size_t cap, uint64_t base, const struct acpi_config *cfg)
+{
+	struct builder b = { .buf = buf, .cap = cap, .base = base };
+	struct table_layout l;
+	size_t rsdp = reserve(&b, sizeof(struct acpi_rsdp), 16);
+	if (!build_tables(&b, cfg, &l))
+		return 0;
+	fill_rsdp((struct acpi_rsdp *)(buf + rsdp), base + l.rsdt, base + l.xsdt);
 	return b.len;
+}
+
+/* The table-loader script (QEMU's BiosLinkerLoaderEntry, SeaBIOS's romfile_loader_entry_s). */
+#define LOADER_FILESZ 56
+#define LOADER_ALLOCATE 1
+#define LOADER_ADD_POINTER 2
+#define LOADER_ADD_CHECKSUM 3
+#define LOADER_ZONE_HIGH 1
+#define LOADER_ZONE_FSEG 2
+
+struct __attribute__((packed)) loader_entry {
+	uint32_t command;
+	union {
+		struct __attribute__((packed)) {
+			char file[LOADER_FILESZ];
+			uint32_t align;
+			uint8_t zone;
+		} alloc;
+		struct __attribute__((packed)) {
+			char dest_file[LOADER_FILESZ];
+			char src_file[LOADER_FILESZ];
+			uint32_t offset;
+			uint8_t size;
+		} pointer;
+		struct __attribute__((packed)) {
+			char file[LOADER_FILESZ];
+			uint32_t offset, start, length;
+		} cksum;
+		uint8_t pad[124];
+	};
+};
+static_assert(sizeof(struct loader_entry) == 128, "table-loader entry");
+static_assert(offsetof(struct loader_entry, pointer.offset) == 116, "ADD_POINTER offset");
+static_assert(offsetof(struct loader_entry, cksum.length) == 68, "ADD_CHECKSUM length");
+
+/* Allocations, FADT pointers, RSDT/XSDT entries, RSDP pointers and checksums, with room to spare. */
+#define LOADER_MAX (2 + 3 + 2 * ACPI_SDT_MAX + 2 + 3 + ACPI_SDT_MAX + 2)
+#define ACPI_FW_TABLES_MAX (1u << 20)
+#define HDR_CKSUM offsetof(struct acpi_header, checksum)
+
+struct loader {
+	struct loader_entry *e;
+	size_t n;
+};
+
+static struct loader_entry *loader_add(struct loader *l, uint32_t command)
+{
+	assert(l->n < LOADER_MAX);
+	struct loader_entry *e = &l->e[l->n++];
+	e->command = command;
+	return e;
+}
+
+static void loader_name(char *dst, const char *name)
+{
+	size_t n = strlen(name);
+	assert(n < LOADER_FILESZ);
+	memcpy(dst, name, n + 1);
+}
+
+static void loader_allocate(struct loader *l, const char *file, uint32_t align, uint8_t zone)
+{
+	struct loader_entry *e = loader_add(l, LOADER_ALLOCATE);
+	loader_name(e->alloc.file, file);
+	e->alloc.align = align;
+	e->alloc.zone = zone;
+}
+
+/* dest_file's size bytes at offset, which hold an offset into the tables blob, += its address. */
+static void loader_pointer(struct loader *l, const char *dest_file, size_t offset, uint8_t size)
+{
+	struct loader_entry *e = loader_add(l, LOADER_ADD_POINTER);
+	loader_name(e->pointer.dest_file, dest_file);
+	loader_name(e->pointer.src_file, ACPI_FW_TABLES_FILE);
+	e->pointer.offset = (uint32_t)offset;
+	e->pointer.size = size;
+}
+
+/* file's byte at offset -= sum of length bytes from start. */
+static void loader_checksum(struct loader *l, const char *file, size_t offset, size_t start, size_t length)
+{
+	struct loader_entry *e = loader_add(l, LOADER_ADD_CHECKSUM);
+	loader_name(e->cksum.file, file);
+	e->cksum.offset = (uint32_t)offset;
+	e->cksum.start = (uint32_t)start;
+	e->cksum.length = (uint32_t)length;
+}
+
+/* The table at off in the tables blob: its checksum left to the loader. */
+static void loader_table_checksum(struct loader *l, uint8_t *tables, size_t off)
+{
+	struct acpi_header *h = (struct acpi_header *)(tables + off);
+	h->checksum = 0;
+	loader_checksum(l, ACPI_FW_TABLES_FILE, off + HDR_CKSUM, off, h->length);
+}
+
+int acpi_build_fw_cfg(const struct acpi_config *cfg, struct acpi_fw_blobs *out)
+{
+	int err = -ENOMEM;
+	struct builder b = { 0 };
+	struct table_layout t;
+	struct loader l = { 0 };
+	struct acpi_rsdp *rsdp = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (!cfg->nr_cpus || cfg->nr_cpus > 255)
+		return -EINVAL;
+	/* Tables lie from offset 0 of their blob: every pointer field holds an offset into it. */
+	for (size_t cap = 4096;; cap *= 2) {
+		if (cap > ACPI_FW_TABLES_MAX) {
+			err = -E2BIG;
+			goto fail;
+		}
+		uint8_t *p = realloc(b.buf, cap);
+		if (!p)
+			goto fail;
+		b = (struct builder){ .buf = p, .cap = cap };
+		if (build_tables(&b, cfg, &t))
+			break;
+	}
+	rsdp = malloc(sizeof(*rsdp));
+	l.e = calloc(LOADER_MAX, sizeof(*l.e));
+	if (!rsdp || !l.e)
+		goto fail;
+
+	loader_allocate(&l, ACPI_FW_TABLES_FILE, 64, LOADER_ZONE_HIGH);
+	/* Each table's pointers, then its checksum; the FACS has no checksum. */
+	loader_table_checksum(&l, b.buf, t.dsdt);
+	for (size_t i = 0; i < t.nr_sdt; i++) {
+		if (t.sdt[i] == t.fadt) {
+			/* X_FIRMWARE_CTRL stays 0, as acpi_build() and QEMU leave it. */
+			loader_pointer(&l, ACPI_FW_TABLES_FILE, t.fadt + offsetof(struct acpi_fadt, firmware_ctrl), 4);
+			loader_pointer(&l, ACPI_FW_TABLES_FILE, t.fadt + offsetof(struct acpi_fadt, dsdt), 4);
+			loader_pointer(&l, ACPI_FW_TABLES_FILE, t.fadt + offsetof(struct acpi_fadt, x_dsdt), 8);
+		}
+		loader_table_checksum(&l, b.buf, t.sdt[i]);
+	}
+	for (size_t i = 0; i < t.nr_sdt; i++)
+		loader_pointer(&l, ACPI_FW_TABLES_FILE, t.rsdt + sizeof(struct acpi_header) + 4 * i, 4);
+	loader_table_checksum(&l, b.buf, t.rsdt);
+	for (size_t i = 0; i < t.nr_sdt; i++)
+		loader_pointer(&l, ACPI_FW_TABLES_FILE, t.xsdt + sizeof(struct acpi_header) + 8 * i, 8);
+	loader_table_checksum(&l, b.buf, t.xsdt);
+
+	fill_rsdp(rsdp, t.rsdt, t.xsdt);
+	rsdp->checksum = 0;
+	rsdp->extended_checksum = 0;
+	loader_allocate(&l, ACPI_FW_RSDP_FILE, 16, LOADER_ZONE_FSEG);
+	loader_pointer(&l, ACPI_FW_RSDP_FILE, offsetof(struct acpi_rsdp, rsdt_address), 4);
+	loader_pointer(&l, ACPI_FW_RSDP_FILE, offsetof(struct acpi_rsdp, xsdt_address), 8);
+	loader_checksum(&l, ACPI_FW_RSDP_FILE, offsetof(struct acpi_rsdp, checksum), 0, 20);
+	loader_checksum(&l, ACPI_FW_RSDP_FILE, offsetof(struct acpi_rsdp, extended_checksum), 0, sizeof(*rsdp));
+
+	uint8_t *tables = realloc(b.buf, b.len);
+	if (tables)
+		b.buf = tables;
+	*out = (struct acpi_fw_blobs){ .rsdp = (uint8_t *)rsdp, .rsdp_len = sizeof(*rsdp),
+				       .tables = b.buf, .tables_len = b.len,
+				       .loader = (uint8_t *)l.e, .loader_len = l.n * sizeof(*l.e) };
+	return 0;
+
+fail:
+	free(l.e);
+	free(rsdp);
+	free(b.buf);
+	return err;
+}
+
+void acpi_fw_blobs_free(struct acpi_fw_blobs *b)
+{
+	free(b->rsdp);
+	free(b->tables);
+	free(b->loader);
+	memset(b, 0, sizeof(*b));
 }

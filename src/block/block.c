@@ -220,7 +220,7 @@ static char *next_item(char **sp)
 
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial", "queues", "poll-us", "cpus" };
+	static const char *const keys[] = { "path", "format", "cache", "cache-size", "readonly", "partition", "serial", "queues", "poll-us", "cpus", "if", "bootindex" };
 	bool seen[ARRAY_SIZE(keys)] = { false };
 	memset(o, 0, sizeof(*o));
 	o->format = BLK_FORMAT_RAW;
@@ -228,6 +228,7 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 	o->cache_size = CACHE_SIZE_DEFAULT;
 	o->poll_us = BLK_POLL_US_DEFAULT;
 	o->cpus_mode = BLK_CPUS_ANY;
+	o->bootindex = -1;
 	if (errlen)
 		err[0] = 0;
 	if (!s)
@@ -246,7 +247,7 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 		if (k == ARRAY_SIZE(keys))
 			return fail(err, errlen,
 				    "unknown disk option '%.40s' (known: path, format, cache, cache-size, readonly, "
-				    "partition, serial, queues, poll-us, cpus)",
+				    "partition, serial, queues, poll-us, cpus, if, bootindex)",
 				    item);
 		if (seen[k])
 			return fail(err, errlen, "disk option '%s' is given twice", keys[k]);
@@ -321,6 +322,20 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 					    "cpus=%.40s is not auto, any or a CPU list such as 1 or 0-3:6 (CPUs below %d)",
 					    val, CPU_SETSIZE);
 			break;
+		case 10:
+			if (!strcmp(val, "virtio"))
+				o->iface = BLK_IF_VIRTIO;
+			else if (!strcmp(val, "ahci"))
+				o->iface = BLK_IF_AHCI;
+			else
+				return fail(err, errlen, "if=%.40s is not one of virtio, ahci", val);
+			break;
+		case 11:
+			if (parse_uint(val, 0, BLK_BOOTINDEX_MAX, &v))
+				return fail(err, errlen, "bootindex=%.40s is not a number from 0 to %d", val,
+					    BLK_BOOTINDEX_MAX);
+			o->bootindex = (int)v;
+			break;
 		case 6: {
 			size_t n = strlen(val);
 			if (!n || n > BLK_SERIAL_MAX)
@@ -338,6 +353,8 @@ int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errl
 		return fail(err, errlen, "the disk option needs path=FILE");
 	if (o->cache == BLK_CACHE_NONE && seen[3])
 		return fail(err, errlen, "cache-size= has no meaning with cache=none");
+	if (o->iface != BLK_IF_VIRTIO && (seen[7] || seen[8] || seen[9]))
+		return fail(err, errlen, "queues=, poll-us= and cpus= apply to if=virtio disks only");
 	return 0;
 }
 

@@ -202,6 +202,10 @@ enum blk_cache_mode {
 #define BLK_SERIAL_MAX 20 /* virtio-blk GET_ID length */
 
 /* Where a disk's queue threads run (cpus=): see blk_thread_cpus(). */
+/* Which controller presents the disk to the guest (if=), and as what. */
+enum blk_iface { BLK_IF_VIRTIO, BLK_IF_AHCI };
+enum blk_media { BLK_MEDIA_DISK, BLK_MEDIA_CDROM };
+
 enum blk_cpus_mode {
 	BLK_CPUS_ANY,  /* wherever the scheduler puts them (the default) */
 	BLK_CPUS_AUTO, /* on the CPUs that take the host device's completions, when that helps */
@@ -216,6 +220,9 @@ struct blk_options {
 	bool readonly;
 	unsigned partition; /* 0: whole disk; N: the Nth MBR/GPT partition (1-based) */
 	char serial[BLK_SERIAL_MAX + 1];
+	enum blk_iface iface; /* if=virtio (default) or if=ahci */
+	enum blk_media media; /* a CD-ROM (--cdrom) is read-only, on AHCI */
+	int bootindex;        /* bootindex=N, 0-9999; -1: none */
 	unsigned queues; /* virtio-blk queues; 0: one per vCPU */
 	unsigned poll_us; /* queue threads' busy-polling window at most; 0: off */
 	enum blk_cpus_mode cpus_mode; /* keel run resolves AUTO to LIST or ANY at start-up */
@@ -225,15 +232,17 @@ struct blk_options {
 #define BLK_POLL_US_DEFAULT 256
 #define BLK_POLL_US_MAX 1000
 
+#define BLK_BOOTINDEX_MAX 9999
 #define BLK_QUEUES_MAX 64 /* virtio-blk queues per disk at most */
 
 /*
  * Parse "path=F[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE]
- * [,readonly][,partition=N][,serial=S][,queues=Q][,poll-us=U][,cpus=C]" into *o
+ * [,readonly][,partition=N][,serial=S][,queues=Q][,poll-us=U][,cpus=C][,if=virtio|ahci]
+ * [,bootindex=B]" into *o
  * (path points into s, which must outlive o; s is modified).  ",," is a comma
  * inside a value.  SIZE is bytes or has a K/M/G/T suffix, 1M to 1T; N is 1 to
  * 1024; S is 1 to 20 printable ASCII characters; Q 1 to 64; U 0 to 1000; C
- * auto, any or a CPU list with ':' between items ("1", "0-3:6").  0, or
+ * auto, any or a CPU list with ':' between items ("1", "0-3:6"); B 0 to 9999.  0, or
  * -EINVAL with one clear sentence in err.
  */
 int blk_parse_disk_option(char *s, struct blk_options *o, char *err, size_t errlen);

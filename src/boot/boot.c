@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ int boot_files_open(struct boot_files *f, const char *kernel, const char *initrd
 	f->kernel_fd = f->initrd_fd = -1;
 	f->kernel_path = kernel;
 	f->initrd_path = initrd;
+	if (!kernel)
+		return 0; /* firmware boot: see boot_firmware_open() */
 	int r = open_image(kernel, &f->kernel_fd, &f->kernel_size, "kernel");
 	if (r)
 		return r;
@@ -68,6 +71,9 @@ void boot_files_close(struct boot_files *f)
 	if (f->initrd_fd >= 0)
 		close(f->initrd_fd);
 	f->kernel_fd = f->initrd_fd = -1;
+	if (f->firmware)
+		munmap(f->firmware, f->firmware_size);
+	f->firmware = NULL;
 }
 
 size_t boot_memmap(const struct guest_mem *gm, struct mem_range *out, size_t max)

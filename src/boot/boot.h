@@ -16,6 +16,7 @@ struct guest_mem;
 enum boot_mode {
 	BOOT_MODE_LINUX64, /* long mode, paging on, rsi = boot_params */
 	BOOT_MODE_PVH32,   /* 32-bit protected mode, paging off, ebx = hvm_start_info */
+	BOOT_MODE_RESET,   /* firmware: the reset vector, as a vCPU is created (F000:FFF0) */
 };
 
 struct boot_entry {
@@ -33,6 +34,10 @@ struct boot_files {
 	const char *initrd_path;
 	int initrd_fd; /* -1: none */
 	uint64_t initrd_size;
+	/* --firmware: the image, read once into memory of its own (read-only once loaded). */
+	const char *firmware_path;
+	uint8_t *firmware;
+	uint64_t firmware_size;
 };
 
 /* Where the loader put things; input to the boot-info writers. */
@@ -60,6 +65,14 @@ size_t boot_memmap(const struct guest_mem *gm, struct mem_range *out, size_t max
 
 /* Open the kernel and initrd; prints the error.  0 or -errno. */
 int boot_files_open(struct boot_files *f, const char *kernel, const char *initrd);
+/*
+ * Read the firmware image spec names ("bios": Debian's SeaBIOS, else a file)
+ * into f: a regular file of 64 KiB to 16 MiB, a multiple of 64 KiB.  Prints
+ * one line naming what is wrong.  0 or -errno.
+ */
+int boot_firmware_open(struct boot_files *f, const char *spec);
+/* Copy the firmware's last 128 KiB (or all of a smaller image) to the BIOS area below 1 MiB. */
+int boot_firmware_load(struct guest_mem *gm, const struct boot_files *f, struct boot_entry *entry);
 void boot_files_close(struct boot_files *f);
 
 /*

@@ -35,8 +35,11 @@ int pci_bus_add(struct pci_bus *b, struct pci_dev *d, int slot)
 	}
 	if (r >= 0 && pci_dev_assign_bars(d, &b->bar_next, b->bar_limit))
 		r = -ENOSPC;
-	if (r >= 0)
+	if (r >= 0) {
 		b->slots[r] = d;
+		d->bus = b;
+		d->slot = (uint8_t)r;
+	}
 	pthread_mutex_unlock(&b->lock);
 	return r;
 }
@@ -101,6 +104,34 @@ int pci_dev_assign_bars(struct pci_dev *d, uint64_t *next, uint64_t limit)
 		*next = a + size;
 	}
 	return 0;
+}
+
+/* Tell the router where d's pin stands now (bus lock held). */
+static void update_intx(struct pci_dev *d)
+{
+	bool on = d->intx_level && !(d->cfg[PCI_COMMAND + 1] & (PCI_COMMAND_INTX_DISABLE >> 8));
+	if (d->intx_level)
+		d->cfg[PCI_STATUS] |= PCI_STATUS_INTX;
+	else
+		d->cfg[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTX;
+	unsigned pin = d->cfg[PCI_INT_PIN];
+	if (on == d->intx_routed || pin < 1 || pin > 4)
+		return;
+	d->intx_routed = on;
+	if (d->bus && d->bus->route_intx)
+		d->bus->route_intx(d->bus->route_opaque, d->slot, pin, on);
+}
+
+void pci_dev_set_intx(struct pci_dev *d, bool level)
+{
+	if (!d->bus) {
+		d->intx_level = level;
+		return;
+	}
+	pthread_mutex_lock(&d->bus->lock);
+	d->intx_level = level;
+	update_intx(d);
+	pthread_mutex_unlock(&d->bus->lock);
 }
 
 /* Recompute which addresses d's BARs decode after a write to COMMAND or a BAR. */
@@ -188,6 +219,8 @@ void pci_config_write(struct pci_bus *b, unsigned bus, unsigned dev, unsigned fn
 		}
 		if (off < PCI_COMMAND + 2 || (off < PCI_BAR0 + 4 * PCI_BARS && off + n > PCI_BAR0))
 			update_decoding(d);
+		if (off < PCI_COMMAND + 2)
+			update_intx(d);
 		if (d->config_written)
 			d->config_written(d, off, n);
 	}

@@ -43,12 +43,19 @@ struct pci_dev {
 	/* Optional: called (bus lock held) when a BAR's decoded address changes (0: off). */
 	void (*bar_moved)(struct pci_dev *d, unsigned bar, uint64_t old_addr, uint64_t new_addr);
 	void *opaque;
+	struct pci_bus *bus; /* set by pci_bus_add() */
+	uint8_t slot;
+	bool intx_level;   /* the device's pin, as it drives it */
+	bool intx_routed;  /* what the router was last told (level and not disabled) */
 };
 
 struct pci_bus {
 	pthread_mutex_t lock;
 	struct pci_dev *slots[PCI_SLOTS]; /* function 0 only */
 	uint64_t bar_next, bar_limit;     /* where pci_bus_add() places BARs */
+	/* The host bridge's INTx router (PIRQ links); NULL: INTx goes nowhere.  Called with the bus lock held. */
+	void (*route_intx)(void *opaque, unsigned slot, unsigned pin, bool level);
+	void *route_opaque;
 };
 
 void pci_bus_init(struct pci_bus *b);
@@ -79,6 +86,14 @@ bool pci_mmio_write(struct pci_bus *b, uint64_t addr, unsigned size, uint64_t va
 void pci_dev_init_header(struct pci_dev *d, uint16_t vendor, uint16_t device, uint32_t class_code,
 			 uint8_t revision);
 
+/*
+ * Drive d's legacy interrupt pin (INTA#..INTD# as its INTERRUPT_PIN register
+ * says; 0: none) to level.  The bus masks it while COMMAND's INTx-disable
+ * bit is set and reflects it in STATUS bit 3; the host bridge routes it.
+ * Any thread; do not hold the bus lock.
+ */
+void pci_dev_set_intx(struct pci_dev *d, bool level);
+
 /* Standard header offsets. */
 enum {
 	PCI_VENDOR_ID = 0x00,
@@ -101,6 +116,8 @@ enum {
 
 #define PCI_COMMAND_MEMORY 0x0002
 #define PCI_COMMAND_MASTER 0x0004
+#define PCI_COMMAND_INTX_DISABLE 0x0400
+#define PCI_STATUS_INTX 0x0008
 #define PCI_STATUS_CAP_LIST 0x0010
 #define PCI_CAP_ID_VNDR 0x09
 #define PCI_CAP_ID_MSIX 0x11

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * PCI host bridge (00:00.0) with both configuration access mechanisms:
+ * PCI host bridge (00:00.0, an i440FX) with both configuration access mechanisms:
  * mechanism 1 (address at 0xcf8, data at 0xcfc-0xcff) and PCIe ECAM at
  * PCI_ECAM_BASE.  It also decodes the chipset reset control register at
  * 0xcf9 (a byte access inside the 0xcf8 dword), which the FADT names as
@@ -18,6 +18,8 @@
 #include "vmm/vm.h"
 
 #define CF8_ENABLE 0x80000000u
+#define I440FX_PAM0 0x59
+#define I440FX_PAM6 0x5f
 #define RST_CNT_SYS_RST 0x02
 #define RST_CNT_RST_CPU 0x04
 
@@ -124,8 +126,21 @@ static int pci_host_create(struct vm *vm, void **state)
 	pci_bus_init(&h->bus);
 	h->bus.bar_next = PCI_MMIO32_BASE;
 	h->bus.bar_limit = PCI_MMIO32_BASE + PCI_MMIO32_SIZE;
-	/* Intel's ID for a virtual PCIe host bridge, as other VMMs use; class 06.00 host bridge. */
-	pci_dev_init_header(&h->bridge, 0x8086, 0x0d57, 0x060000, 0);
+	/*
+	 * An i440FX host bridge (8086:1237, class 06.00), as QEMU's PC machine:
+	 * firmware recognises it (SeaBIOS picks its PCI window and INTx routing
+	 * by it, OVMF refuses other bridges).  Its PAM registers (0x59-0x5f),
+	 * which firmware writes to make the BIOS area writable and back, are
+	 * plain storage: the BIOS area is RAM throughout.
+	 */
+	pci_dev_init_header(&h->bridge, 0x8086, 0x1237, 0x060000, 2);
+	for (unsigned i = I440FX_PAM0; i <= I440FX_PAM6; i++)
+		h->bridge.wmask[i] = 0x33;
+	/* QEMU's subsystem IDs (Red Hat, QEMU), by which SeaBIOS also recognises a QEMU-like machine. */
+	h->bridge.cfg[PCI_SUBSYS_VENDOR] = 0xf4;
+	h->bridge.cfg[PCI_SUBSYS_VENDOR + 1] = 0x1a;
+	h->bridge.cfg[PCI_SUBSYS_ID] = 0x00;
+	h->bridge.cfg[PCI_SUBSYS_ID + 1] = 0x11;
 	int r = pci_bus_add(&h->bus, &h->bridge, 0);
 	if (r < 0) {
 		pci_bus_destroy(&h->bus);

@@ -373,6 +373,18 @@ static void fill_firmware_bytes(struct rtc *r, const struct vm *vm)
 	r->cmos[0x5c] = (uint8_t)(above4g >> 8);
 	r->cmos[0x5d] = (uint8_t)(above4g >> 16);
 	r->cmos[0x5f] = (uint8_t)(vm->nr_vcpus - 1);
+	/*
+	 * Boot order for devices without a bootindex (QEMU's -boot order): a
+	 * nibble per choice, first in the low nibble of 0x3d, third in the high
+	 * nibble of 0x38; 2 disk, 3 CD-ROM, 4 network.  0x38 bit 0: no floppy
+	 * boot-signature check.  Default "cdn".
+	 */
+	const char *order = vm->cfg && vm->cfg->boot_order[0] ? vm->cfg->boot_order : "cdn";
+	unsigned seq = 0;
+	for (unsigned i = 0; i < 3 && order[i]; i++)
+		seq |= (unsigned)(order[i] == 'c' ? 2 : order[i] == 'd' ? 3 : 4) << (4 * i);
+	r->cmos[0x3d] = (uint8_t)seq;
+	r->cmos[0x38] = (uint8_t)(((seq >> 8) & 0x0f) << 4 | 1);
 }
 
 /* Device tests: the virtual clock moved; run what fell due, as the timer thread would have. */

@@ -201,8 +201,13 @@ int main(int argc, char **argv)
 	int status = KEEL_EXIT_ERROR, fd = opts.fd;
 	struct boot_files files = { 0 };
 	struct vm vm;
-	if (cfg.kernel && boot_files_open(&files, cfg.kernel, cfg.initrd))
+	if ((cfg.kernel || cfg.firmware) && boot_files_open(&files, cfg.kernel, cfg.initrd))
 		goto fini_trace;
+	/* --firmware: the image in the BIOS area and fw_cfg filled as for a firmware boot (no CPU runs it). */
+	if (cfg.firmware && boot_firmware_open(&files, cfg.firmware)) {
+		status = KEEL_EXIT_USAGE;
+		goto fini_trace;
+	}
 	if (vm_init(&vm, &cfg, NULL))
 		goto close_files;
 	struct dt_machine *m = dt_attach(&vm);
@@ -219,7 +224,7 @@ int main(int argc, char **argv)
 	}
 	if (run_open_guest_files(&cfg, &vm))
 		goto close_guest_files;
-	if (cfg.kernel && vm_load(&vm, &files))
+	if ((cfg.kernel || cfg.firmware) && vm_load(&vm, &files))
 		goto close_guest_files;
 	if (vm_build(&vm))
 		goto close_guest_files;
@@ -254,7 +259,7 @@ detach:
 fini_vm:
 	vm_fini(&vm);
 close_files:
-	if (cfg.kernel)
+	if (cfg.kernel || cfg.firmware)
 		boot_files_close(&files);
 fini_trace:
 	trace_fini();

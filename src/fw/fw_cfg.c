@@ -67,6 +67,7 @@ struct fw_cfg_item {
 struct fw_cfg {
 	pthread_mutex_t lock;
 	struct guest_mem *mem;
+	struct vm *vm; /* NULL outside a machine (tests) */
 	struct fw_cfg_item items[FW_CFG_ITEMS_MAX];
 	unsigned nitems, nfiles;
 	uint16_t selected;
@@ -260,6 +261,16 @@ struct fw_cfg *fw_cfg_new(struct guest_mem *mem, unsigned cpus, uint64_t ram_siz
 	return f;
 }
 
+int fw_cfg_set_item(struct fw_cfg *f, uint16_t key, const void *data, uint32_t len)
+{
+	if (key >= KEY_FILE_FIRST)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	int r = set_item(f, key, data, len, NULL);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
 void fw_cfg_free(struct fw_cfg *f)
 {
 	if (!f)
@@ -283,13 +294,18 @@ static int fw_cfg_create(struct vm *vm, void **state)
 	struct fw_cfg *f = fw_cfg_new(&vm->mem, vm->cfg->cpus, vm->cfg->memory);
 	if (!f)
 		return -ENOMEM;
+	f->vm = vm;
+	vm->fw_cfg = f;
 	*state = f;
 	return 0;
 }
 
 static void fw_cfg_destroy(void *state)
 {
-	fw_cfg_free(state);
+	struct fw_cfg *f = state;
+	if (f->vm && f->vm->fw_cfg == f)
+		f->vm->fw_cfg = NULL;
+	fw_cfg_free(f);
 }
 
 static const struct io_range_desc fw_cfg_pio[] = {

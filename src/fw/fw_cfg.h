@@ -25,5 +25,8 @@ void fw_cfg_free(struct fw_cfg *f);
  */
 int fw_cfg_add_file(struct fw_cfg *f, const char *name, const void *data, uint32_t len);
 
+/* Set a legacy item (key below 0x20, e.g. 0x0e, the boot menu) to a copy of data.  0 or -errno. */
+int fw_cfg_set_item(struct fw_cfg *f, uint16_t key, const void *data, uint32_t len);
+
 /* A guest access at off (0 to 11) from port 0x510: what the port bus calls (tests call it too). */
 void fw_cfg_io(struct fw_cfg *f, uint64_t off, unsigned size, bool write, uint64_t *value);

@@ -134,7 +134,12 @@ struct vblk {
 
 static unsigned vblk_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks;
+	return vm_config_disks_on(cfg, BLK_IF_VIRTIO);
+}
+
+static int vblk_boot_disk(const struct vm_config *cfg, unsigned index)
+{
+	return vm_config_disk_of(cfg, BLK_IF_VIRTIO, index);
 }
 
 
@@ -520,16 +525,18 @@ static int vblk_create(struct virtio_dev *vd, unsigned index, void **state)
 	pthread_mutex_init(&b->inflight_lock, NULL);
 	pthread_cond_init(&b->idle, NULL);
 	unsigned nq = 1;
-	if (vd->vm) {
+	/* index counts virtio disks; disk is where this one is among all --disk options. */
+	int disk = vd->vm ? vm_config_disk_of(vd->vm->cfg, BLK_IF_VIRTIO, index) : -1;
+	if (disk >= 0) {
 		const struct vm_config *cfg = vd->vm->cfg;
-		b->opts = &cfg->disks[index];
-		nq = cfg->disks[index].queues ? cfg->disks[index].queues : cfg->cpus;
+		b->opts = &cfg->disks[disk];
+		nq = cfg->disks[disk].queues ? cfg->disks[disk].queues : cfg->cpus;
 	}
 	nq = MIN(MAX(nq, 1u), (unsigned)VIRTIO_MAX_QUEUES);
 	vd->nr_queues = nq;
 	vd->queue_max_size = BLK_QUEUE_SIZE;
-	if (vd->vm && index < vd->vm->nr_disks)
-		b->disk = vd->vm->disks[index];
+	if (disk >= 0 && (unsigned)disk < vd->vm->nr_disks)
+		b->disk = vd->vm->disks[disk];
 	offer_features(b);
 	int r = 0;
 	for (unsigned i = 0; i < nq; i++) {
@@ -666,6 +673,7 @@ const struct virtio_device_desc virtio_blk_desc = {
 	.device_id = 2,
 	.pci_class = 0x018000,
 	.count = vblk_count,
+	.boot_disk = vblk_boot_disk,
 	.create = vblk_create,
 	.destroy = vblk_destroy,
 	.config_size = sizeof(struct virtio_blk_config),

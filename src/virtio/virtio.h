@@ -95,6 +95,8 @@ struct virtio_device_desc {
 	uint32_t pci_class;  /* class code for the PCI header */
 	/* How many instances the configuration asks for. */
 	unsigned (*count)(const struct vm_config *cfg);
+	/* Optional: which --disk instance `index` presents (its index in cfg->disks), for the boot order. */
+	int (*boot_disk)(const struct vm_config *cfg, unsigned index);
 	/*
 	 * Create instance `index`: set vd->nr_queues, queue_max_size, features.
 	 * The kick eventfds exist already.  0 or -errno.

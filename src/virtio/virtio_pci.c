@@ -787,6 +787,9 @@ int virtio_pci_create_all(struct vm *vm)
 				log_error("%s: no room on the PCI bus: %s", vp->name, strerror(-r));
 				goto destroy_created;
 			}
+			/* SeaBIOS's name for a virtio disk: the PCI function itself. */
+			if (virtio_devices[i]->boot_disk)
+				vm_set_boot_path(vm, virtio_devices[i]->boot_disk(vm->cfg, k), "/pci@i0cf8/*@%x", r);
 		}
 	}
 	return 0;

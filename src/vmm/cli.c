@@ -49,6 +49,7 @@ static int opt_cmdline(struct vm_config *c, const char *a, struct cli_error *e)
 {
 	(void)e;
 	c->cmdline = a;
+	c->cmdline_set = true;
 	return 0;
 }
 
@@ -204,6 +205,89 @@ static int opt_disk(struct vm_config *c, const char *a, struct cli_error *e)
 	return 0;
 }
 
+static int opt_cdrom(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (c->nr_disks == KEEL_MAX_DISKS)
+		return usage_error(e, "at most %u disks and CD-ROMs", KEEL_MAX_DISKS);
+	if (!*a)
+		return usage_error(e, "needs an ISO image file name");
+	struct blk_options *o = &c->disks[c->nr_disks];
+	char msg[160];
+	/* A CD-ROM is a read-only AHCI (ATAPI) disk of the whole file: the same parser gives the defaults. */
+	char spec[] = "path=x";
+	if (blk_parse_disk_option(spec, o, msg, sizeof(msg)))
+		return usage_error(e, "%s", msg);
+	o->path = a;
+	o->readonly = true;
+	o->iface = BLK_IF_AHCI;
+	o->media = BLK_MEDIA_CDROM;
+	c->nr_disks++;
+	return 0;
+}
+
+static int opt_firmware(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!*a)
+		return usage_error(e, "needs bios or a firmware image file name");
+	c->firmware = a;
+	return 0;
+}
+
+static int opt_firmware_log(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!*a)
+		return usage_error(e, "needs a file name");
+	c->firmware_log = a;
+	return 0;
+}
+
+/* --boot [order=]LETTERS[,menu=on|off][,splash-time=MS], as QEMU's -boot. */
+static int opt_boot(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	char buf[128];
+	if (strlen(a) >= sizeof(buf))
+		return usage_error(e, "'%.40s...' is too long", a);
+	strcpy(buf, a);
+	for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(item, '=');
+		const char *order = NULL;
+		if (!val) {
+			order = item;
+		} else {
+			*val++ = 0;
+			if (!strcmp(item, "order")) {
+				order = val;
+			} else if (!strcmp(item, "menu")) {
+				if (strcmp(val, "on") && strcmp(val, "off"))
+					return usage_error(e, "menu=%.40s is not one of on, off", val);
+				c->boot_menu = !strcmp(val, "on");
+				continue;
+			} else if (!strcmp(item, "splash-time")) {
+				uint64_t v;
+				if (parse_uint(val, 0, 65535, &v))
+					return usage_error(e, "splash-time=%.40s is not a time from 0 to 65535 ms", val);
+				c->boot_splash_ms = (unsigned)v;
+				continue;
+			} else {
+				return usage_error(e, "unknown item '%.40s' (known: order, menu, splash-time)", item);
+			}
+		}
+		size_t n = strlen(order);
+		if (!n || n > KEEL_BOOT_ORDER_MAX)
+			return usage_error(e, "order=%.40s: give 1 to %d of the letters c (disk), d (CD-ROM), n (network)",
+					   order, KEEL_BOOT_ORDER_MAX);
+		for (size_t i = 0; i < n; i++) {
+			if (!strchr("cdn", order[i]))
+				return usage_error(e, "order=%.40s: '%c' is not c (disk), d (CD-ROM) or n (network)", order,
+						   order[i]);
+			if (memchr(order, order[i], i))
+				return usage_error(e, "order=%.40s: '%c' is given twice", order, order[i]);
+		}
+		memcpy(c->boot_order, order, n + 1);
+	}
+	return 0;
+}
+
 static int opt_rng(struct vm_config *c, const char *a, struct cli_error *e)
 {
 	(void)a, (void)e;
@@ -229,13 +313,17 @@ struct option_desc {
 };
 
 static const struct option_desc run_options[] = {
-	{ "kernel", 'k', "FILE", "Linux bzImage or PVH ELF kernel to boot (required)", opt_kernel },
+	{ "kernel", 'k', "FILE", "Linux bzImage or PVH ELF kernel to boot directly, without firmware", opt_kernel },
 	{ "initrd", 'i', "FILE", "initial ramdisk, placed high in low memory", opt_initrd },
 	{ "cmdline", 'a', "STRING", "kernel command line (default: \"console=ttyS0\")", opt_cmdline },
 	{ "cpus", 'c', "N", "number of vCPUs, 1-255 (default: 1)", opt_cpus },
 	{ "memory", 'm', "SIZE", "guest RAM, e.g. 512M or 2G; plain numbers are MiB (default: 512M)", opt_memory },
 	{ "serial", 0, "MODE", "COM1: stdio (default), file:PATH or none", opt_serial },
-	{ "disk", 'd', "SPEC", "virtio-blk disk, repeatable: path=FILE[,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE][,readonly][,partition=N][,serial=S][,queues=N][,poll-us=N][,cpus=any|auto|LIST]", opt_disk },
+	{ "disk", 'd', "SPEC", "disk, repeatable: path=FILE[,if=virtio|ahci][,format=raw][,cache=writeback|writethrough|none][,cache-size=SIZE][,readonly][,partition=N][,serial=S][,bootindex=N][,queues=N][,poll-us=N][,cpus=any|auto|LIST]", opt_disk },
+	{ "cdrom", 0, "FILE", "ISO image as a read-only ATAPI CD-ROM on the AHCI controller, repeatable", opt_cdrom },
+	{ "firmware", 0, "bios|FILE", "boot through firmware: bios is Debian's SeaBIOS (the default without --kernel), or a BIOS image", opt_firmware },
+	{ "firmware-log", 0, "FILE", "write what the firmware prints to its debug port (0x402) to FILE", opt_firmware_log },
+	{ "boot", 0, "SPEC", "firmware boot order: [order=]LETTERS[,menu=on|off][,splash-time=MS]; c disk, d CD-ROM, n network", opt_boot },
 	{ "rng", 0, NULL, "virtio-rng entropy device fed from getrandom()", opt_rng },
 	{ "virtio-console", 0, "stdio|FILE", "virtio-console (hvc0): output to FILE, or stdio (then it takes the terminal's input)", opt_virtio_console },
 	{ "virtio-packed", 0, "on|off", "offer packed virtqueues (VIRTIO_F_RING_PACKED) to virtio drivers (default: off)", opt_virtio_packed },
@@ -253,14 +341,14 @@ static const struct option_desc run_options[] = {
 
 static const struct cli_variant run_variant = {
 	.prog = "keel run",
-	.summary = "Boot a Linux kernel (bzImage or PVH ELF) in a KVM virtual machine.\n"
+	.summary = "Boot a Linux kernel (bzImage or PVH ELF) directly, or disks and CD-ROMs through firmware\n"
+		   "(SeaBIOS), in a KVM virtual machine.\n"
 		   "COM1 is the console; Ctrl-A x quits, Ctrl-A h lists the other keys.",
 };
 
 static void print_help(const struct cli_variant *v, FILE *out)
 {
-	fprintf(out, "usage: %s %s[options]\n\n%s\n\noptions:\n", v->prog, v->kernel_optional ? "" : "--kernel FILE ",
-		v->summary);
+	fprintf(out, "usage: %s [options]\n\n%s\n\noptions:\n", v->prog, v->summary);
 	for (size_t i = 0; i < v->nr_extra; i++) {
 		char left[64];
 		snprintf(left, sizeof(left), "--%s %s", v->extra[i].name, v->extra[i].metavar);
@@ -373,8 +461,27 @@ int cli_parse_variant(const struct cli_variant *v, int argc, char **argv, struct
 		fprintf(err, "%s: unexpected argument '%s' (see %s --help)\n", v->prog, argv[optind], v->prog);
 		return KEEL_EXIT_USAGE;
 	}
-	if (!cfg->kernel && !v->kernel_optional) {
-		fprintf(err, "%s: --kernel is required (see %s --help)\n", v->prog, v->prog);
+	if (cfg->kernel && cfg->firmware) {
+		fprintf(err, "%s: --kernel and --firmware exclude each other: a kernel boots directly, without firmware\n",
+			v->prog);
+		return KEEL_EXIT_USAGE;
+	}
+	if (!cfg->kernel && (cfg->initrd || cfg->cmdline_set)) {
+		fprintf(err, "%s: --%s needs --kernel (firmware boots what the disk holds)\n", v->prog,
+			cfg->initrd ? "initrd" : "cmdline");
+		return KEEL_EXIT_USAGE;
+	}
+	if (!cfg->kernel && !cfg->firmware && !v->kernel_optional) {
+		if (!cfg->nr_disks) {
+			fprintf(err, "%s: --kernel is required, or a --disk or --cdrom to boot through firmware (see %s --help)\n",
+				v->prog, v->prog);
+			return KEEL_EXIT_USAGE;
+		}
+		cfg->firmware = "bios"; /* as QEMU: disks and no kernel boot through SeaBIOS */
+	}
+	if (cfg->kernel && (cfg->boot_order[0] || cfg->boot_menu || cfg->firmware_log)) {
+		fprintf(err, "%s: --%s applies to firmware boot, not to --kernel\n", v->prog,
+			cfg->firmware_log ? "firmware-log" : "boot");
 		return KEEL_EXIT_USAGE;
 	}
 	return 0;

@@ -15,10 +15,18 @@ enum on_reboot { ON_REBOOT_RESTART, ON_REBOOT_EXIT };
 #define KEEL_MAX_MEMORY (1ull << 40)
 #define KEEL_MAX_DISKS 16
 
+#define KEEL_BOOT_ORDER_MAX 8
+
 struct vm_config {
+	const char *firmware;     /* --firmware: a BIOS image (bios: Debian's SeaBIOS); NULL: boot --kernel directly */
+	const char *firmware_log; /* --firmware-log FILE: what firmware writes to port 0x402; NULL: dropped */
+	char boot_order[KEEL_BOOT_ORDER_MAX + 1]; /* --boot order=: QEMU's letters, c disk, d CD-ROM, n network */
+	bool boot_menu;                /* --boot menu=on */
+	unsigned boot_splash_ms;       /* --boot splash-time=: how long the menu waits */
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;
+	bool cmdline_set; /* --cmdline was given */
 	unsigned cpus;
 	uint64_t memory;
 	enum serial_mode serial;
@@ -39,6 +47,23 @@ struct vm_config {
 	const char *trace_events; /* --trace: events enabled from the start (set_event syntax) */
 	uint64_t trace_buffer;    /* --trace-buffer-size: bytes per thread (0: default) */
 };
+
+/* The index in cfg->disks of the k-th disk on controller iface, or -1. */
+static inline int vm_config_disk_of(const struct vm_config *cfg, enum blk_iface iface, unsigned k)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].iface == iface && k-- == 0)
+			return (int)i;
+	return -1;
+}
+
+static inline unsigned vm_config_disks_on(const struct vm_config *cfg, enum blk_iface iface)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		n += cfg->disks[i].iface == iface;
+	return n;
+}
 
 /* Exit statuses of `keel run`. */
 enum keel_exit {

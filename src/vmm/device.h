@@ -36,3 +36,9 @@ extern const struct device_desc acpi_pm_device;
 extern const struct device_desc pci_host_device;
 extern const struct device_desc debug_exit_device;
 extern const struct device_desc fw_cfg_device;
+extern const struct device_desc isa_bridge_device;
+extern const struct device_desc firmware_log_device;
+extern const struct device_desc port92_device;
+
+/* The PIRQ line (0-3: A-D) that slot's INTx pin (1-4) drives on the ISA bridge. */
+unsigned isa_bridge_pirq(unsigned slot, unsigned pin);

@@ -211,6 +211,25 @@ int kvm_create_vm(struct vm *vm)
 			goto close_vm;
 		}
 	}
+	if (vm->rom) {
+		/* The firmware image, read-only: the guest's writes to it exit as MMIO and are dropped. */
+		bool ro = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
+		struct kvm_userspace_memory_region region = {
+			.slot = vm->mem.nr_regions,
+			.flags = ro ? KVM_MEM_READONLY : 0,
+			.guest_phys_addr = FIRMWARE_END - vm->rom_size,
+			.memory_size = vm->rom_size,
+			.userspace_addr = (uint64_t)(uintptr_t)vm->rom,
+		};
+		if (!ro)
+			log_info("this KVM cannot map memory read-only; the guest could write to its firmware image");
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+			r = -errno;
+			log_error("KVM_SET_USER_MEMORY_REGION (firmware, %llu KiB): %s",
+				  (unsigned long long)(vm->rom_size >> 10), strerror(errno));
+			goto close_vm;
+		}
+	}
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
 		r = -errno;
 		log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));

@@ -18,12 +18,15 @@
 
 static const struct device_desc *const platform_devices[] = {
 	&pci_host_device, /* first: later PCI devices attach to its bus */
+	&isa_bridge_device, /* 00:01.0, the PCI interrupt router */
 	&uart_com1_device,
 	&rtc_device,
 	&i8042_device,
+	&port92_device, /* fast A20 gate and reset */
 	&acpi_pm_device,
 	&debug_exit_device,
 	&fw_cfg_device, /* as on QEMU's PC machine: firmware reads its configuration here */
+	&firmware_log_device, /* --firmware-log: port 0x402 */
 };
 
 static int register_ranges(struct bus *b, const struct io_range_desc *r, size_t n, void *state,
@@ -42,6 +45,7 @@ static int register_ranges(struct bus *b, const struct io_range_desc *r, size_t 
 
 int platform_create(struct vm *vm)
 {
+	memset(vm->boot_path, 0, sizeof(vm->boot_path));
 	irq_router_init(&vm->irq, vm);
 	/* No MSI routes from an earlier boot (the KVM VM outlives reboots). */
 	int rr = irq_commit(&vm->irq);

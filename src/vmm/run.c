@@ -194,6 +194,13 @@ int run_open_guest_files(struct vm_config *cfg, struct vm *vm)
 		o->cpus = cpus;
 		log_debug("--disk %s: queue threads %s", o->path, why);
 	}
+	if (cfg->firmware_log) {
+		vm->firmware_log_fd = open(cfg->firmware_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (vm->firmware_log_fd < 0) {
+			log_error("--firmware-log %s: %s", cfg->firmware_log, strerror(errno));
+			return -errno;
+		}
+	}
 	if (cfg->virtio_console) {
 		if (cfg->virtio_console_stdio) {
 			vm->virtio_console_fd = STDOUT_FILENO;
@@ -218,6 +225,9 @@ void run_close_guest_files(struct vm *vm)
 	if (vm->virtio_console_fd > STDERR_FILENO)
 		close(vm->virtio_console_fd);
 	vm->virtio_console_fd = -1;
+	if (vm->firmware_log_fd >= 0)
+		close(vm->firmware_log_fd);
+	vm->firmware_log_fd = -1;
 }
 
 /* Start the block stacks' threads (sandboxed already).  0 or -errno (reported). */
@@ -273,6 +283,10 @@ int cmd_run(int argc, char **argv)
 	struct boot_files files;
 	if (boot_files_open(&files, cfg.kernel, cfg.initrd))
 		goto fini_trace;
+	if (cfg.firmware && boot_firmware_open(&files, cfg.firmware)) {
+		status = KEEL_EXIT_USAGE; /* a bad firmware file is bad input: nothing is written yet */
+		goto close_files;
+	}
 	int out_fd = open_serial_output(&cfg);
 	if (cfg.serial == SERIAL_FILE && out_fd < 0)
 		goto close_files;

@@ -9,6 +9,8 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "acpi/acpi.h"
 #include "boot/boot.h"
 #include "cpuid.h"
+#include "fw/fw_files.h"
 #include "kvm.h"
 #include "layout.h"
 #include "platform.h"
@@ -97,6 +100,16 @@ void vm_clock_advance(struct vm *vm, uint64_t ns)
 			vm->clock_watch[i].fn(vm->clock_watch[i].opaque);
 }
 
+void vm_set_boot_path(struct vm *vm, int disk, const char *fmt, ...)
+{
+	if (disk < 0 || disk >= KEEL_MAX_DISKS)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->boot_path[disk], sizeof(vm->boot_path[disk]), fmt, ap);
+	va_end(ap);
+}
+
 int vm_init(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *accel)
 {
 	int r;
@@ -108,6 +121,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg, const struct accel_ops *
 	vm->nr_vcpus = cfg->cpus;
 	vm->serial.out_fd = -1;
 	vm->virtio_console_fd = -1;
+	vm->firmware_log_fd = -1;
 	vm->serial.rx_ready_efd = -1;
 	vm->stop_efd = -1;
 	bus_init(&vm->pio, "port I/O");
@@ -163,6 +177,11 @@ void vm_fini(struct vm *vm)
 
 int vm_load(struct vm *vm, const struct boot_files *files)
 {
+	if (files->firmware) {
+		vm->rom = files->firmware;
+		vm->rom_size = files->firmware_size;
+		return boot_firmware_load(&vm->mem, files, &vm->entry);
+	}
 	/* The RSDP's address is fixed (ACPI tables come first at ACPI_TABLES_ADDR): the loader needs no tables yet. */
 	return boot_load(&vm->mem, files, vm->cfg->cmdline, ACPI_TABLES_ADDR, &vm->entry);
 }
@@ -173,16 +192,22 @@ int vm_attach_kvm(struct vm *vm, int kvm_fd)
 	return kvm_create_vm(vm);
 }
 
-static int load_acpi(struct vm *vm, uint64_t *rsdp)
+void vm_acpi_config(const struct vm *vm, struct acpi_config *ac)
 {
-	struct acpi_config ac = { .nr_cpus = vm->nr_vcpus };
+	*ac = (struct acpi_config){ .nr_cpus = vm->nr_vcpus };
 	uint64_t ram_top = vm->mem.nr_regions > 1 ? HIGHMEM_BASE + vm->mem.regions[1].len : HIGHMEM_BASE;
 	uint64_t base = ALIGN_UP(ram_top, GiB);
 	unsigned bits = cpuid_phys_bits(vm->supported_cpuid);
 	if (bits < 64 && base + MMIO64_SIZE <= (1ull << bits)) {
-		ac.mmio64_base = base;
-		ac.mmio64_size = MMIO64_SIZE;
+		ac->mmio64_base = base;
+		ac->mmio64_size = MMIO64_SIZE;
 	}
+}
+
+static int load_acpi(struct vm *vm, uint64_t *rsdp)
+{
+	struct acpi_config ac;
+	vm_acpi_config(vm, &ac);
 	uint8_t *dst = gm_ptr(&vm->mem, ACPI_TABLES_ADDR, ACPI_TABLES_SIZE);
 	if (!dst || !acpi_build(dst, ACPI_TABLES_SIZE, ACPI_TABLES_ADDR, &ac)) {
 		log_error("ACPI tables do not fit in the BIOS area");
@@ -203,8 +228,13 @@ int vm_build(struct vm *vm)
 	r = platform_create(vm);
 	if (r)
 		return r;
-	uint64_t rsdp;
-	r = load_acpi(vm, &rsdp);
+	if (vm->entry.mode == BOOT_MODE_RESET) {
+		/* Firmware builds the guest's tables from what fw_cfg offers, keel's ACPI tables among them. */
+		r = firmware_config(vm);
+	} else {
+		uint64_t rsdp;
+		r = load_acpi(vm, &rsdp);
+	}
 	if (r)
 		platform_destroy(vm);
 	return r;
@@ -246,6 +276,8 @@ int vm_boot_cpus(struct vm *vm, bool reset)
 		if (r)
 			return r;
 	}
+	if (vm->entry.mode == BOOT_MODE_RESET)
+		return 0; /* a vCPU as KVM creates it (or vcpu_reset() restores it) is at the reset vector */
 	r = vcpu_set_boot_state(&vm->vcpus[0], &vm->entry);
 	if (r)
 		log_error("setting the boot vCPU's registers: %s", strerror(-r));

@@ -22,6 +22,7 @@ struct device_desc;
 struct pci_bus;
 struct virtio_pci;
 struct blk_dev;
+struct fw_cfg;
 
 enum vm_stop_reason {
 	VM_RUNNING = 0,
@@ -112,6 +113,12 @@ struct vm {
 	struct blk_dev **disks; /* one block stack per --disk; lives as long as keel */
 	unsigned nr_disks;
 	int virtio_console_fd; /* where virtio-console output goes; -1: discarded */
+	int firmware_log_fd;   /* --firmware-log; -1: none */
+	struct fw_cfg *fw_cfg; /* the fw_cfg device, while it exists */
+	const uint8_t *rom;    /* --firmware: the image, mapped read-only at FIRMWARE_END - rom_size */
+	uint64_t rom_size;
+	/* Per --disk: the OpenFirmware path its controller gives it ("" none), for the bootorder file. */
+	char boot_path[KEEL_MAX_DISKS][64];
 	struct cmos_nvram nvram;
 	struct boot_entry entry; /* how the boot vCPU enters the loaded kernel */
 
@@ -121,6 +128,13 @@ struct vm {
 	uint64_t boot_ns;        /* when the current boot started */
 	bool dump_on_stop;       /* print every vCPU's registers when it stops (SIGQUIT) */
 };
+
+/* Record disk's firmware device path (its controller calls this once the disk has a PCI slot). */
+void vm_set_boot_path(struct vm *vm, int disk, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+struct acpi_config;
+/* What keel's ACPI tables describe for this VM (CPUs, the 64-bit PCI window). */
+void vm_acpi_config(const struct vm *vm, struct acpi_config *ac);
 
 /* Ask the VM to stop.  Safe from any thread; only the first request counts. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int status);

@@ -41,7 +41,7 @@ run_keel 2 unknown-command "unknown command 'frobnicate'" frobnicate
 run_keel 0 version "keel " --version
 run_keel 0 help "usage: keel COMMAND" --help
 run_keel 0 run-help "--on-reboot ACTION" run --help
-run_keel 2 missing-kernel "--kernel is required" run
+run_keel 2 missing-kernel "--kernel is required, or a --disk or --cdrom" run
 run_keel 2 bad-cpus "--cpus: '0' is out of range" run --kernel x --cpus 0
 run_keel 2 bad-memory "--memory: 'big' is not a size" run --kernel x --memory big
 run_keel 2 bad-trace-events "--trace: no event matches 'nosuch'" run --kernel x --trace vcpu:exit,nosuch
@@ -61,6 +61,33 @@ run_keel 1 trace-report-missing "keel trace report: /nonexistent: No such file" 
 out=$("$KEEL" run --kernel x --serial tcp:1 2>&1)
 [ "$(echo "$out" | wc -l)" -eq 1 ] || expect "$(echo "$out" | wc -l) lines"
 verdict usage-error-is-one-line
+
+# Firmware boot options.
+run_keel 2 kernel-and-firmware "--kernel and --firmware exclude each other" run --kernel x --firmware bios
+run_keel 2 initrd-without-kernel "--initrd needs --kernel" run --initrd x --disk path=x
+run_keel 2 boot-with-kernel "--boot applies to firmware boot" run --kernel x --boot order=c
+run_keel 2 boot-bad-letter "--boot: order=cz: 'z' is not c (disk), d (CD-ROM) or n (network)" run --boot cz --disk path=x
+run_keel 2 boot-twice "'c' is given twice" run --boot order=cdc --disk path=x
+run_keel 2 boot-bad-item "--boot: unknown item 'once'" run --boot once=c --disk path=x
+run_keel 2 boot-bad-splash "splash-time=long is not a time" run --boot menu=on,splash-time=long --disk path=x
+run_keel 2 disk-bad-if "if=scsi is not one of virtio, ahci" run --disk path=x,if=scsi
+run_keel 2 disk-bad-bootindex "bootindex=10000 is not a number from 0 to 9999" run --disk path=x,bootindex=10000
+run_keel 2 ahci-no-queues "apply to if=virtio disks only" run --disk path=x,if=ahci,queues=2
+run_keel 2 cdrom-empty "--cdrom: needs an ISO image file name" run --cdrom ""
+# A bad firmware file: one line, exit 2, and nothing written (the serial file is not created).
+head -c 100000 /dev/urandom > "$LOGS/fw-odd.bin"
+for fw in /nonexistent/bios.bin /tmp "$LOGS/empty.img" "$LOGS/fw-odd.bin"; do
+	: > "$LOGS/empty.img"
+	rm -f "$LOGS/fw-serial.out" "$LOGS/fw.log"
+	out=$("$KEEL" run --firmware "$fw" --firmware-log "$LOGS/fw.log" --serial "file:$LOGS/fw-serial.out" 2>&1 </dev/null)
+	rc=$?
+	[ "$rc" -eq 2 ] || expect "$fw: status $rc, expected 2"
+	[ "$(echo "$out" | wc -l)" -eq 1 ] || expect "$fw: $(echo "$out" | wc -l) lines: $out"
+	[[ "$out" == *"--firmware $fw"* ]] || expect "$fw: message does not name it: $out"
+	[ ! -e "$LOGS/fw-serial.out" ] && [ ! -e "$LOGS/fw.log" ] || expect "$fw: a file was written"
+done
+verdict firmware-bad-files
+run_keel 1 firmware-log-unwritable "--firmware-log /nonexistent/dir/log" run --cdrom "$LOGS/garbage.img" --firmware-log /nonexistent/dir/log
 
 run_keel 1 kernel-not-found "kernel /nonexistent/bzImage: No such file or directory" run --kernel /nonexistent/bzImage
 run_keel 1 initrd-not-found "initrd /nonexistent/initrd: No such file" run --kernel "$GUESTS/testguest.elf" --initrd /nonexistent/initrd

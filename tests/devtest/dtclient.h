@@ -26,7 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DTC_ECAM 0xe0000000ull
+#define DTC_ECAM 0xb0000000ull
 
 struct dtc {
 	pid_t pid;

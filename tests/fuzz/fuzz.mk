@@ -6,7 +6,7 @@
 # `make fuzzers` builds them; tests/fuzz/run.sh runs each briefly (make test)
 # or for longer (make fuzz).
 
-FUZZ_DEVICES := uart_com1 rtc i8042 acpi_pm pci_host debug_exit fw_cfg
+FUZZ_DEVICES := uart_com1 rtc i8042 acpi_pm pci_host debug_exit fw_cfg firmware_log port92
 FUZZ_DEV_BINS := $(FUZZ_DEVICES:%=$(BUILD)/fuzz/fuzz_dev_%)
 FUZZ_VIRTIO := virtio_blk virtio_console virtio_rng
 FUZZ_VIRTIO_BINS := $(FUZZ_VIRTIO:%=$(BUILD)/fuzz/fuzz_%)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "fake.h"
+#include "vmm/layout.h"
 #include "vmm/platform.h"
 #include "vmm/vcpu.h"
 
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint64_t a;
 			memcpy(&a, data + 4, 8);
 			/* Aim most MMIO at the ECAM window. */
-			run->mmio.phys_addr = (data[2] & 2) ? a : 0xe0000000ull + (a & 0x0fffffff);
+			run->mmio.phys_addr = (data[2] & 2) ? a : PCI_ECAM_BASE + (a & 0x0fffffff);
 			run->mmio.len = data[3] % 10;
 			run->mmio.is_write = data[12] & 1;
 			memcpy(run->mmio.data, data + 13, 8);

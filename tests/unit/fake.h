@@ -26,6 +26,7 @@ static inline struct vm *fake_vm(uint64_t ram)
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	vm->serial.out_fd = -1;
+	vm->firmware_log_fd = -1;
 	vm->serial.rx_ready_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	vm->nr_vcpus = 1;
 	vm->vcpus = calloc(1, sizeof(*vm->vcpus));

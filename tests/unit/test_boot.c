@@ -356,7 +356,7 @@ static void memmap_with_high_memory(void)
 		if (map[i].type == E820_RAM)
 			ram += map[i].size;
 	CHECK_EQ(map[n - 1].addr, HIGHMEM_BASE);
-	CHECK_EQ(map[n - 1].size, 1 * GiB);
+	CHECK_EQ(map[n - 1].size, 4 * GiB - LOWMEM_LIMIT);
 	CHECK_EQ(ram, 4 * GiB - (0x100000 - EBDA_START));
 	gm_destroy(&gm);
 }

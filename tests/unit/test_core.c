@@ -39,7 +39,7 @@ static void guest_mem_bounds(void)
 	CHECK_EQ(((uint8_t *)gm_ptr(&gm, 100, 1))[0], 0);
 	gm_destroy(&gm);
 
-	/* Above 3 GiB RAM continues at 4 GiB; nothing maps the hole, and no range crosses it. */
+	/* Above LOWMEM_LIMIT (2.75 GiB) RAM continues at 4 GiB; nothing maps the hole, and no range crosses it. */
 	CHECK_EQ(gm_init(&gm, 4 * GiB), 0);
 	CHECK_EQ(gm.nr_regions, 2);
 	CHECK_EQ(gm_lowmem_end(&gm), LOWMEM_LIMIT);
@@ -47,8 +47,8 @@ static void guest_mem_bounds(void)
 	CHECK(gm_ptr(&gm, LOWMEM_LIMIT, 1) == NULL);
 	CHECK(gm_ptr(&gm, PCI_ECAM_BASE, 4) == NULL);
 	CHECK(gm_ptr(&gm, HIGHMEM_BASE, 1) == gm.host + LOWMEM_LIMIT);
-	CHECK(gm_ptr(&gm, HIGHMEM_BASE + GiB - 1, 1) != NULL);
-	CHECK(gm_ptr(&gm, HIGHMEM_BASE + GiB, 1) == NULL);
+	CHECK(gm_ptr(&gm, HIGHMEM_BASE + 4 * GiB - LOWMEM_LIMIT - 1, 1) != NULL);
+	CHECK(gm_ptr(&gm, HIGHMEM_BASE + 4 * GiB - LOWMEM_LIMIT, 1) == NULL);
 	CHECK(gm_ptr(&gm, LOWMEM_LIMIT - 4, 8) == NULL);
 	gm_destroy(&gm);
 }

@@ -87,7 +87,7 @@ static inline int vd_open(struct vdrv *d, const struct virtio_device_desc *desc,
 		return -1;
 	pci_bus_init(&d->bus);
 	d->bus.bar_next = 0xc0000000ull;
-	d->bus.bar_limit = 0xe0000000ull;
+	d->bus.bar_limit = 0xfec00000ull;
 	d->slot = pci_bus_add(&d->bus, virtio_pci_dev(d->vp), -1);
 	/* MSI-X on: find the capability and set the enable bit. */
 	struct pci_dev *p = virtio_pci_dev(d->vp);
