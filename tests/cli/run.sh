@@ -87,7 +87,8 @@ for fw in /nonexistent/bios.bin /tmp "$LOGS/empty.img" "$LOGS/fw-odd.bin"; do
 	[ ! -e "$LOGS/fw-serial.out" ] && [ ! -e "$LOGS/fw.log" ] || expect "$fw: a file was written"
 done
 verdict firmware-bad-files
-run_keel 1 firmware-log-unwritable "--firmware-log /nonexistent/dir/log" run --cdrom "$LOGS/garbage.img" --firmware-log /nonexistent/dir/log
+head -c 65536 /dev/zero > "$LOGS/cd.iso"
+run_keel 1 firmware-log-unwritable "--firmware-log /nonexistent/dir/log" run --cdrom "$LOGS/cd.iso" --firmware-log /nonexistent/dir/log
 
 run_keel 1 kernel-not-found "kernel /nonexistent/bzImage: No such file or directory" run --kernel /nonexistent/bzImage
 run_keel 1 initrd-not-found "initrd /nonexistent/initrd: No such file" run --kernel "$GUESTS/testguest.elf" --initrd /nonexistent/initrd
