@@ -61,6 +61,7 @@ devtests: $(BUILD)/keel-devtest $(DEVTEST_BINS)
 
 # The block-stack tests' shared headers (the pattern rule above has only unit.h).
 $(BUILD)/tests/test_virtio $(BUILD)/tests/test_virtio_packed: tests/unit/vdriver.h tests/unit/nulldisk.h
+$(BUILD)/tests/test_ahci: tests/unit/ahcidrv.h
 $(BUILD)/tests/test_block_file: tests/unit/blktest.h
 $(BUILD)/tests/test_block_cache $(BUILD)/tests/test_block_part $(BUILD)/tests/test_block_stack: \
 	tests/unit/blktest.h tests/unit/blkfake.h
@@ -103,14 +104,19 @@ TSAN_NOWARN := $(shell $(CC) -Werror -Wno-tsan -c -x c /dev/null -o /dev/null 2>
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan SAN="-fsanitize=thread$(TSAN_NOWARN)" OPT="-O1 -g" \
 		build-tsan/tests/test_trace build-tsan/tests/test_block_file build-tsan/tests/test_block_cache \
-		build-tsan/tests/test_block_stack build-tsan/tests/test_core
-	@for t in test_trace test_block_file test_block_cache test_block_stack test_core; do \
+		build-tsan/tests/test_block_stack build-tsan/tests/test_core build-tsan/tests/test_ahci
+	@for t in test_trace test_block_file test_block_cache test_block_stack test_core test_ahci; do \
 		TSAN_OPTIONS="halt_on_error=1 $${TSAN_OPTIONS:-}" build-tsan/tests/$$t || exit 1; done
 
 run:
 	@scripts/deps.sh build
 	@$(MAKE) --no-print-directory $(BUILD)/keel
 	@scripts/run-default-guest.sh $(BUILD) $(CPUS)
+
+# Boot media for the firmware tests (tests/firmware): scripts/media.sh, cached in ~/.cache/keel/media.
+.PHONY: media
+media:
+	@scripts/media.sh
 
 clean:
 	rm -rf build build-asan build-clang build-fuzz build-tsan

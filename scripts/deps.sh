@@ -3,11 +3,14 @@
 # Install the Debian packages keel needs that are missing.
 #   scripts/deps.sh build   compiler, libraries, fusermount3 for keel tracefs (make, make run)
 #   scripts/deps.sh test    + what the tests use (QEMU for the lab and
-#                           cross-checks, clang's fuzzer runtime, iasl, cpio)
+#                           cross-checks, clang's fuzzer runtime, iasl, cpio;
+#                           SeaBIOS, GRUB, xorriso and mtools for the firmware
+#                           tests' boot media, scripts/media.sh)
 # Uses apt-get directly as root, sudo otherwise.
 set -euo pipefail
 build=(gcc make libc6-dev libseccomp-dev liburing-dev zlib1g-dev libfuse3-dev fuse3 pkg-config cpio)
-test=(clang libclang-rt-14-dev qemu-system-x86 acpica-tools util-linux bsdutils e2fsprogs)
+test=(clang libclang-rt-14-dev qemu-system-x86 acpica-tools util-linux bsdutils e2fsprogs
+	seabios grub-pc-bin grub-common xorriso mtools)
 case ${1:-build} in
 build) want=("${build[@]}") ;;
 test) want=("${build[@]}" "${test[@]}") ;;

@@ -64,6 +64,11 @@ if [ "${KEEL_SANITIZED:-0}" = 1 ]; then
 else
 	group fuzz tests/fuzz/run.sh
 	group linux tests/linux/run.sh
+	# Firmware boot (tests/firmware/run.sh): four SeaBIOS boots each under keel
+	# and QEMU, in a lab of their own (about 5 minutes); KEEL_FIRMWARE_TESTS=0 leaves them out.
+	if [ "${KEEL_FIRMWARE_TESTS:-1}" = 1 ]; then
+		group firmware tests/firmware/run.sh
+	fi
 fi
 
 passed=$(grep -c '^PASS' "$RESULTS")

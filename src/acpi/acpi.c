@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vmm/layout.h"
@@ -190,6 +191,134 @@ static struct acpi_gas io_gas(uint16_t port, uint8_t bits)
 				  .address = port };
 }
 
+/*
+ * PCI interrupts (INTx), as on QEMU's PC machine: the PIIX3 at 00:01.0
+ * routes PIRQ lines A-D to ISA IRQs through its route registers 0x60-0x63
+ * (src/dev/isa_bridge.c).  _PRT maps slot S pin P (0 = INTA#) to the link
+ * device of line (S + P - 1) mod 4; each link device LNKA-LNKD reads and
+ * writes its route register through a PCI_Config operation region, so the
+ * OS can see (_CRS), choose (_PRS, _SRS) and turn off (_DIS) the IRQ.  The
+ * IRQs are level-triggered, active-high and shareable.
+ */
+static const char *const link_names[4] = { "LNKA", "LNKB", "LNKC", "LNKD" };
+static const char *const link_regs[4] = { "\\_SB_.PCI0.ISA_.PRQ0", "\\_SB_.PCI0.ISA_.PRQ1", "\\_SB_.PCI0.ISA_.PRQ2",
+					  "\\_SB_.PCI0.ISA_.PRQ3" };
+
+static void pci_intx(struct aml *a)
+{
+	aml_device_begin(a, "ISA_");
+	aml_name(a, "_ADR");
+	aml_integer(a, 0x00010000);
+	aml_opregion(a, "P40C", AML_SPACE_PCI_CONFIG, 0x60, 4);
+	aml_field_begin(a, "P40C", AML_FIELD_BYTE_ACC);
+	for (unsigned i = 0; i < 4; i++) {
+		char n[5] = { 'P', 'R', 'Q', (char)('0' + i), 0 };
+		aml_field_unit(a, n, 8);
+	}
+	aml_end(a); /* Field */
+	aml_end(a); /* ISA */
+
+	aml_name(a, "_PRT");
+	aml_package_begin(a, 31 * 4);
+	for (unsigned slot = 1; slot < 32; slot++) {
+		for (unsigned pin = 0; pin < 4; pin++) {
+			char link[16];
+			snprintf(link, sizeof(link), "\\_SB_.%s", link_names[(slot + pin - 1) & 3]);
+			aml_package_begin(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff);
+			aml_integer(a, pin);
+			aml_namestring(a, link);
+			aml_integer(a, 0);
+			aml_end(a);
+		}
+	}
+	aml_end(a);
+}
+
+static void pci_links(struct aml *a)
+{
+	/* IQST(route): a link is present, and enabled unless the route's bit 7 turns it off. */
+	aml_method_begin(a, "IQST", 1, false);
+	aml_if_begin(a);
+	aml_byte(a, AML_OP_AND);
+	aml_integer(a, 0x80);
+	aml_byte(a, AML_ARG0);
+	aml_byte(a, AML_NULL_NAME);
+	aml_byte(a, AML_OP_RETURN);
+	aml_integer(a, 0x09);
+	aml_end(a); /* If */
+	aml_byte(a, AML_OP_RETURN);
+	aml_integer(a, 0x0b);
+	aml_end(a);
+
+	/* IQCR(route): the link's current resources, no IRQ when it is off. */
+	const uint32_t none = 0;
+	aml_method_begin(a, "IQCR", 1, true);
+	aml_name(a, "PRR0");
+	aml_resources_begin(a);
+	aml_res_interrupt(a, AML_IRQ_LEVEL_HIGH_SHARED, &none, 1);
+	aml_resources_end(a);
+	aml_byte(a, AML_OP_CREATE_DWORD_FIELD);
+	aml_namestring(a, "PRR0");
+	aml_integer(a, 5);
+	aml_namestring(a, "PRRI");
+	aml_if_begin(a);
+	aml_byte(a, AML_OP_LLESS);
+	aml_byte(a, AML_ARG0);
+	aml_integer(a, 0x80);
+	aml_byte(a, AML_OP_STORE);
+	aml_byte(a, AML_ARG0);
+	aml_namestring(a, "PRRI");
+	aml_end(a); /* If */
+	aml_byte(a, AML_OP_RETURN);
+	aml_namestring(a, "PRR0");
+	aml_end(a);
+
+	static const uint32_t possible[] = { 5, 10, 11 };
+	for (unsigned i = 0; i < 4; i++) {
+		aml_device_begin(a, link_names[i]);
+		aml_name(a, "_HID");
+		aml_eisaid(a, "PNP0C0F");
+		aml_name(a, "_UID");
+		aml_integer(a, i);
+		aml_name(a, "_PRS");
+		aml_resources_begin(a);
+		aml_res_interrupt(a, AML_IRQ_LEVEL_HIGH_SHARED, possible, ARRAY_SIZE(possible));
+		aml_resources_end(a);
+
+		aml_method_begin(a, "_STA", 0, false);
+		aml_byte(a, AML_OP_RETURN);
+		aml_namestring(a, "\\_SB_.IQST");
+		aml_namestring(a, link_regs[i]);
+		aml_end(a);
+
+		aml_method_begin(a, "_DIS", 0, false);
+		aml_byte(a, AML_OP_OR);
+		aml_namestring(a, link_regs[i]);
+		aml_integer(a, 0x80);
+		aml_namestring(a, link_regs[i]);
+		aml_end(a);
+
+		aml_method_begin(a, "_CRS", 0, false);
+		aml_byte(a, AML_OP_RETURN);
+		aml_namestring(a, "\\_SB_.IQCR");
+		aml_namestring(a, link_regs[i]);
+		aml_end(a);
+
+		aml_method_begin(a, "_SRS", 1, true);
+		aml_byte(a, AML_OP_CREATE_DWORD_FIELD);
+		aml_byte(a, AML_ARG0);
+		aml_integer(a, 5);
+		aml_namestring(a, "PRRI");
+		aml_byte(a, AML_OP_STORE);
+		aml_namestring(a, "PRRI");
+		aml_namestring(a, link_regs[i]);
+		aml_end(a);
+
+		aml_end(a); /* LNKx */
+	}
+}
+
 static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 {
 	aml_scope_begin(a, "\\_SB_");
@@ -217,7 +346,9 @@ static void dsdt_body(struct aml *a, const struct acpi_config *cfg)
 	if (cfg->mmio64_size)
 		aml_res_qword_mem(a, cfg->mmio64_base, cfg->mmio64_base + cfg->mmio64_size - 1);
 	aml_resources_end(a);
+	pci_intx(a);
 	aml_end(a); /* PCI0 */
+	pci_links(a);
 
 	/* Motherboard resources: keep the OS from handing these to PCI devices. */
 	aml_device_begin(a, "MRES");

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * ACPI tables built by keel: RSDP, RSDT, XSDT, FADT (+FACS), MADT, MCFG and
- * a DSDT describing the PCI root bridge, COM1, the RTC and \_S5.
+ * a DSDT describing the PCI root bridge with its INTx routing (_PRT, the
+ * PIIX3's interrupt link devices), COM1, the RTC and \_S5.
  */
 #pragma once
 

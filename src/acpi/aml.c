@@ -17,6 +17,11 @@ enum {
 	AML_PACKAGE = 0x12,
 	AML_EXT = 0x5b,
 	AML_EXT_DEVICE = 0x82,
+	AML_EXT_OPREGION = 0x80,
+	AML_EXT_FIELD = 0x81,
+	AML_METHOD = 0x14,
+	AML_IF = 0xa0,
+	AML_ELSE = 0xa1,
 	AML_ONES = 0xff,
 	AML_ROOT = 0x5c,
 	AML_DUAL_NAME = 0x2e,
@@ -225,6 +230,59 @@ void aml_name(struct aml *a, const char *name)
 	aml_namestring(a, name);
 }
 
+void aml_method_begin(struct aml *a, const char *name, unsigned nargs, bool serialized)
+{
+	aml_byte(a, AML_METHOD);
+	pkg_open(a);
+	aml_namestring(a, name);
+	aml_byte(a, (uint8_t)((nargs & 7) | (serialized ? 8 : 0)));
+}
+
+void aml_if_begin(struct aml *a)
+{
+	aml_byte(a, AML_IF);
+	pkg_open(a);
+}
+
+void aml_else_begin(struct aml *a)
+{
+	aml_byte(a, AML_ELSE);
+	pkg_open(a);
+}
+
+void aml_opregion(struct aml *a, const char *name, uint8_t space, uint64_t offset, uint64_t len)
+{
+	aml_byte(a, AML_EXT);
+	aml_byte(a, AML_EXT_OPREGION);
+	aml_namestring(a, name);
+	aml_byte(a, space);
+	aml_integer(a, offset);
+	aml_integer(a, len);
+}
+
+void aml_field_begin(struct aml *a, const char *region, uint8_t flags)
+{
+	aml_byte(a, AML_EXT);
+	aml_byte(a, AML_EXT_FIELD);
+	pkg_open(a);
+	aml_namestring(a, region);
+	aml_byte(a, flags);
+}
+
+void aml_field_unit(struct aml *a, const char *name, unsigned bits)
+{
+	name_seg(a, name, strlen(name));
+	/* The width in bits, in PkgLength's encoding but counting only itself (not its own bytes). */
+	if (bits < 0x40) {
+		aml_byte(a, (uint8_t)bits);
+	} else if (bits < 0x1000) {
+		aml_byte(a, (uint8_t)(0x40 | (bits & 0xf)));
+		aml_byte(a, (uint8_t)(bits >> 4));
+	} else {
+		a->failed = true;
+	}
+}
+
 /*
  * A resource template is Buffer(size){descriptors..., EndTag}.  The size is
  * a TermArg inside the package, so it is patched in at the end: reserve a
@@ -314,4 +372,17 @@ void aml_res_dword_mem(struct aml *a, uint32_t min, uint32_t max)
 void aml_res_qword_mem(struct aml *a, uint64_t min, uint64_t max)
 {
 	addr_space(a, 0x8a, 8, 0, 1, min, max);
+}
+
+void aml_res_interrupt(struct aml *a, uint8_t flags, const uint32_t *irqs, unsigned n)
+{
+	if (n == 0 || n > 32) {
+		a->failed = true;
+		return;
+	}
+	unsigned len = 2 + 4 * n;
+	const uint8_t d[5] = { 0x89, (uint8_t)len, 0, flags, (uint8_t)n };
+	aml_bytes(a, d, sizeof(d));
+	for (unsigned i = 0; i < n; i++)
+		le(a, irqs[i], 4);
 }

@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "internal.h"
@@ -555,6 +556,22 @@ static int cache_start(struct blk_dev *d)
 
 static const struct blk_ops cache_ops = { .submit = cache_submit, .close = cache_close, .start = cache_start };
 
+/*
+ * The cache's memory: a memfd of its own, so that it is named in
+ * /proc/PID/smaps ("/memfd:keel-block-cache") and a measurement of keel's
+ * memory can tell the cached data (what QEMU leaves in the host's page
+ * cache) from the rest; plain anonymous memory where memfds are not there.
+ */
+static void *map_lines(size_t len)
+{
+	int fd = memfd_create("keel-block-cache", MFD_CLOEXEC);
+	if (fd < 0)
+		return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *m = ftruncate(fd, (off_t)len) ? MAP_FAILED : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return m;
+}
+
 int blk_cache_open(struct blk_dev *lower, enum blk_cache_mode mode, uint64_t size, struct blk_dev **out, char *err,
 		   size_t errlen)
 {
@@ -594,7 +611,7 @@ int blk_cache_open(struct blk_dev *lower, enum blk_cache_mode mode, uint64_t siz
 	if (!c->hash || !c->lines)
 		goto free_cache;
 	c->memlen = ((size_t)c->nlines + c->nops) * LINE_SIZE;
-	c->mem = mmap(NULL, c->memlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	c->mem = map_lines(c->memlen);
 	if (c->mem == MAP_FAILED)
 		goto free_cache;
 	for (unsigned i = 0; i < c->nlines; i++) {

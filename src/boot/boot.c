@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -74,6 +75,9 @@ void boot_files_close(struct boot_files *f)
 	if (f->firmware)
 		munmap(f->firmware, f->firmware_size);
 	f->firmware = NULL;
+	for (unsigned i = 0; i < f->nr_option_roms; i++)
+		free(f->option_roms[i].data);
+	f->nr_option_roms = 0;
 }
 
 size_t boot_memmap(const struct guest_mem *gm, struct mem_range *out, size_t max)

@@ -38,6 +38,13 @@ struct boot_files {
 	const char *firmware_path;
 	uint8_t *firmware;
 	uint64_t firmware_size;
+	/* --option-rom: each file read whole (boot_option_roms_open()). */
+	unsigned nr_option_roms;
+	struct boot_rom {
+		char name[48]; /* the file's base name, for fw_cfg's genroms/NAME */
+		uint8_t *data;
+		uint32_t size;
+	} option_roms[4];
 };
 
 /* Where the loader put things; input to the boot-info writers. */
@@ -71,6 +78,11 @@ int boot_files_open(struct boot_files *f, const char *kernel, const char *initrd
  * one line naming what is wrong.  0 or -errno.
  */
 int boot_firmware_open(struct boot_files *f, const char *spec);
+/*
+ * Read option ROMs (512 bytes to 256 KiB in whole 512-byte blocks, starting
+ * 0x55 0xaa) into f.  One line naming what is wrong; 0 or -errno.
+ */
+int boot_option_roms_open(struct boot_files *f, const char *const *paths, unsigned n);
 /* Copy the firmware's last 128 KiB (or all of a smaller image) to the BIOS area below 1 MiB. */
 int boot_firmware_load(struct guest_mem *gm, const struct boot_files *f, struct boot_entry *entry);
 void boot_files_close(struct boot_files *f);

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -74,6 +76,60 @@ int boot_firmware_open(struct boot_files *f, const char *spec)
 close_fd:
 	close(fd);
 	return r;
+}
+
+int boot_option_roms_open(struct boot_files *f, const char *const *paths, unsigned n)
+{
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(f->option_roms); i++) {
+		const char *path = paths[i];
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			log_error("--option-rom %s: %s", path, strerror(e));
+			return -e;
+		}
+		struct stat st;
+		uint8_t *data = NULL;
+		int r = -EINVAL;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			log_error("--option-rom %s: not a regular file", path);
+		} else if (st.st_size < 512 || st.st_size > 256 * 1024 || st.st_size % 512) {
+			log_error("--option-rom %s: %lld bytes; an option ROM is 512 bytes to 256 KiB in whole 512-byte blocks",
+				  path, (long long)st.st_size);
+		} else if (!(data = malloc((size_t)st.st_size))) {
+			r = -ENOMEM;
+		} else if ((r = pread_full(fd, data, (size_t)st.st_size, 0))) {
+			log_error("--option-rom %s: read failed: %s", path, strerror(-r));
+		} else if (data[0] != 0x55 || data[1] != 0xaa) {
+			log_error("--option-rom %s: no option ROM signature (0x55 0xaa)", path);
+			r = -EINVAL;
+		}
+		close(fd);
+		if (r) {
+			free(data);
+			return r;
+		}
+		const char *base = strrchr(path, '/');
+		base = base ? base + 1 : path;
+		for (unsigned k = 0; k < f->nr_option_roms; k++) {
+			if (!strcmp(f->option_roms[k].name, base)) {
+				log_error("--option-rom %s: a second ROM named %s (firmware finds them by file name)", path, base);
+				free(data);
+				return -EINVAL;
+			}
+		}
+		if (!*base || strlen(base) >= sizeof(f->option_roms[0].name)) {
+			log_error("--option-rom %s: the file name must be 1 to %zu characters", path,
+				  sizeof(f->option_roms[0].name) - 1);
+			free(data);
+			return -EINVAL;
+		}
+		struct boot_rom *rom = &f->option_roms[f->nr_option_roms++];
+		snprintf(rom->name, sizeof(rom->name), "%s", base);
+		rom->data = data;
+		rom->size = (uint32_t)st.st_size;
+	}
+	return 0;
 }
 
 int boot_firmware_load(struct guest_mem *gm, const struct boot_files *f, struct boot_entry *entry)

@@ -88,6 +88,10 @@ int pci_dev_add_cap(struct pci_dev *d, const void *cap, unsigned len)
 						      PCI_STATUS_CAP_LIST));
 	}
 	d->cap_end = (uint16_t)ALIGN4(off + len);
+	if (((const uint8_t *)cap)[0] == PCI_CAP_ID_MSI)
+		d->msi_cap = (uint16_t)off;
+	else if (((const uint8_t *)cap)[0] == PCI_CAP_ID_MSIX)
+		d->msix_cap = (uint16_t)off;
 	return (int)off;
 }
 
@@ -109,7 +113,10 @@ int pci_dev_assign_bars(struct pci_dev *d, uint64_t *next, uint64_t limit)
 /* Tell the router where d's pin stands now (bus lock held). */
 static void update_intx(struct pci_dev *d)
 {
-	bool on = d->intx_level && !(d->cfg[PCI_COMMAND + 1] & (PCI_COMMAND_INTX_DISABLE >> 8));
+	bool masked = (d->cfg[PCI_COMMAND + 1] & (PCI_COMMAND_INTX_DISABLE >> 8)) ||
+		      (d->msi_cap && (d->cfg[d->msi_cap + 2] & 0x01)) ||  /* MSI enable */
+		      (d->msix_cap && (d->cfg[d->msix_cap + 3] & 0x80)); /* MSI-X enable */
+	bool on = d->intx_level && !masked;
 	if (d->intx_level)
 		d->cfg[PCI_STATUS] |= PCI_STATUS_INTX;
 	else
@@ -162,6 +169,7 @@ void pci_dev_init_header(struct pci_dev *d, uint16_t vendor, uint16_t device, ui
 	memset(d->w1cmask, 0, sizeof(d->w1cmask));
 	memset(d->bar, 0, sizeof(d->bar));
 	d->cap_end = 0;
+	d->msi_cap = d->msix_cap = 0;
 	put16(d->cfg + PCI_VENDOR_ID, vendor);
 	put16(d->cfg + PCI_DEVICE_ID, device);
 	d->cfg[PCI_REVISION] = revision;
@@ -219,8 +227,7 @@ void pci_config_write(struct pci_bus *b, unsigned bus, unsigned dev, unsigned fn
 		}
 		if (off < PCI_COMMAND + 2 || (off < PCI_BAR0 + 4 * PCI_BARS && off + n > PCI_BAR0))
 			update_decoding(d);
-		if (off < PCI_COMMAND + 2)
-			update_intx(d);
+		update_intx(d); /* COMMAND, or an MSI/MSI-X enable bit */
 		if (d->config_written)
 			d->config_written(d, off, n);
 	}

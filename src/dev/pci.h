@@ -45,6 +45,7 @@ struct pci_dev {
 	void *opaque;
 	struct pci_bus *bus; /* set by pci_bus_add() */
 	uint8_t slot;
+	uint16_t msi_cap, msix_cap; /* their config offsets once added (pci_dev_add_cap()); 0: none */
 	bool intx_level;   /* the device's pin, as it drives it */
 	bool intx_routed;  /* what the router was last told (level and not disabled) */
 };
@@ -89,10 +90,19 @@ void pci_dev_init_header(struct pci_dev *d, uint16_t vendor, uint16_t device, ui
 /*
  * Drive d's legacy interrupt pin (INTA#..INTD# as its INTERRUPT_PIN register
  * says; 0: none) to level.  The bus masks it while COMMAND's INTx-disable
- * bit is set and reflects it in STATUS bit 3; the host bridge routes it.
+ * bit is set or MSI or MSI-X is enabled (a function that signals by message
+ * must not use INTx), reflects it in STATUS bit 3, and the host bridge
+ * routes it.
  * Any thread; do not hold the bus lock.
  */
 void pci_dev_set_intx(struct pci_dev *d, bool level);
+
+/* The little-endian dword at config offset off (off + 4 <= PCI_CFG_SIZE). */
+static inline uint32_t pci_cfg32(const struct pci_dev *d, unsigned off)
+{
+	return (uint32_t)d->cfg[off] | (uint32_t)d->cfg[off + 1] << 8 | (uint32_t)d->cfg[off + 2] << 16 |
+	       (uint32_t)d->cfg[off + 3] << 24;
+}
 
 /* Standard header offsets. */
 enum {
@@ -119,5 +129,6 @@ enum {
 #define PCI_COMMAND_INTX_DISABLE 0x0400
 #define PCI_STATUS_INTX 0x0008
 #define PCI_STATUS_CAP_LIST 0x0010
+#define PCI_CAP_ID_MSI 0x05
 #define PCI_CAP_ID_VNDR 0x09
 #define PCI_CAP_ID_MSIX 0x11

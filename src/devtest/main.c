@@ -204,7 +204,8 @@ int main(int argc, char **argv)
 	if ((cfg.kernel || cfg.firmware) && boot_files_open(&files, cfg.kernel, cfg.initrd))
 		goto fini_trace;
 	/* --firmware: the image in the BIOS area and fw_cfg filled as for a firmware boot (no CPU runs it). */
-	if (cfg.firmware && boot_firmware_open(&files, cfg.firmware)) {
+	if (cfg.firmware && (boot_firmware_open(&files, cfg.firmware) ||
+			     boot_option_roms_open(&files, cfg.option_roms, cfg.nr_option_roms))) {
 		status = KEEL_EXIT_USAGE;
 		goto fini_trace;
 	}

@@ -13,11 +13,13 @@
  *    serial console (keel has no display yet);
  *  - etc/table-loader, etc/acpi/tables, etc/acpi/rsdp: keel's ACPI tables,
  *    placed and linked by the firmware (acpi_build_fw_cfg());
- *  - etc/smbios/smbios-anchor and smbios-tables (smbios_build()).
+ *  - etc/smbios/smbios-anchor and smbios-tables (smbios_build());
+ *  - genroms/NAME for each --option-rom.
  */
 #include "fw_files.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +129,20 @@ static int add_smbios(struct vm *vm)
 	return r;
 }
 
+/* --option-rom: genroms/NAME, which SeaBIOS runs during its option ROM scan (as QEMU's -option-rom). */
+static int add_option_roms(struct vm *vm)
+{
+	for (unsigned i = 0; vm->files && i < vm->files->nr_option_roms; i++) {
+		const struct boot_rom *rom = &vm->files->option_roms[i];
+		char name[FW_CFG_NAME_MAX];
+		snprintf(name, sizeof(name), "genroms/%s", rom->name);
+		int r = fw_cfg_add_file(vm->fw_cfg, name, rom->data, rom->size);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 int firmware_config(struct vm *vm)
 {
 	if (!vm->fw_cfg) {
@@ -141,6 +157,7 @@ int firmware_config(struct vm *vm)
 		{ "boot order", add_boot },
 		{ "ACPI tables", add_acpi },
 		{ "SMBIOS tables", add_smbios },
+		{ "option ROMs", add_option_roms },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
 		int r = steps[i].add(vm);

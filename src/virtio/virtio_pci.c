@@ -91,6 +91,7 @@ struct virtio_pci {
 	unsigned nr_irqfds;     /* vectors bound to their GSI (vector_fd[0 .. nr_irqfds)) */
 	uint64_t ioeventfd_bar; /* where the notify ioeventfds are, 0: none */
 	unsigned msix_cap_off, cfg_cap_off;
+	pthread_mutex_t intx_lock; /* serialises INTx updates (sync_intx) */
 };
 
 /* --- interrupts ---------------------------------------------------------- */
@@ -139,12 +140,30 @@ static void deliver_pending(struct virtio_pci *vp, unsigned v)
 	}
 }
 
-/* Raise the vector a queue or the configuration uses (read under the lock). */
+/*
+ * Without MSI-X the device interrupts through INTA# (virtio 1.x, 4.1.4.5):
+ * the pin is high while the ISR has a bit set, and reading the ISR clears
+ * it.  intx_lock orders the updates, so the last decision reaches the pin
+ * (it is taken before vp->lock and before the PCI bus lock, never inside
+ * them).
+ */
+static void sync_intx(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->intx_lock);
+	pthread_mutex_lock(&vp->lock);
+	bool level = vp->isr && !vp->msix_enabled;
+	pthread_mutex_unlock(&vp->lock);
+	pci_dev_set_intx(&vp->pci, level);
+	pthread_mutex_unlock(&vp->intx_lock);
+}
+
+/* Raise the vector a queue or the configuration uses (read under the lock), or INTx without MSI-X. */
 static void raise_vector(struct virtio_pci *vp, const uint16_t *vector, uint8_t isr_bit)
 {
 	pthread_mutex_lock(&vp->lock);
 	vp->isr |= isr_bit;
 	unsigned v = *vector;
+	bool intx = !vp->msix_enabled;
 	/* Mask check and injection under one lock: a concurrent mask cannot slip between them. */
 	if (v < vp->nr_vectors) {
 		if (vector_masked(vp, v))
@@ -153,6 +172,8 @@ static void raise_vector(struct virtio_pci *vp, const uint16_t *vector, uint8_t 
 			fire(vp, v);
 	}
 	pthread_mutex_unlock(&vp->lock);
+	if (intx)
+		sync_intx(vp);
 }
 
 static void transport_notify(struct virtio_dev *vd, unsigned q)
@@ -408,6 +429,8 @@ static void common_write(struct virtio_pci *vp, unsigned off, unsigned size, uin
 		else
 			vp->desc->start(vp->state);
 		pthread_mutex_unlock(&vp->lifecycle);
+		if (reset)
+			sync_intx(vp); /* the ISR is clear: INTA# goes low */
 	}
 }
 
@@ -457,6 +480,7 @@ uint64_t virtio_pci_bar_read(struct virtio_pci *vp, uint64_t off, unsigned size)
 		v = vp->isr; /* read-to-clear */
 		vp->isr = 0;
 		pthread_mutex_unlock(&vp->lock);
+		sync_intx(vp);
 	} else if (off >= VIRTIO_PCI_DEVICE && off < VIRTIO_PCI_DEVICE + VIRTIO_PCI_DEVICE_SIZE) {
 		uint32_t o = (uint32_t)(off - VIRTIO_PCI_DEVICE);
 		uint8_t buf[8] = { 0 };
@@ -511,19 +535,12 @@ static const struct io_ops bar_ops = { bar_read, bar_write };
 
 /* --- configuration space ------------------------------------------------- */
 
-static uint32_t cfg32(const struct pci_dev *d, unsigned off)
-{
-	uint32_t v;
-	memcpy(&v, d->cfg + off, 4);
-	return v;
-}
-
 /* The VIRTIO_PCI_CAP_PCI_CFG window: a BAR access through configuration space. */
 static bool cfg_window(struct virtio_pci *vp, uint64_t *off, unsigned *len)
 {
 	unsigned c = vp->cfg_cap_off;
-	uint32_t o = cfg32(&vp->pci, c + offsetof(struct virtio_pci_cap, offset));
-	uint32_t l = cfg32(&vp->pci, c + offsetof(struct virtio_pci_cap, length));
+	uint32_t o = pci_cfg32(&vp->pci, c + offsetof(struct virtio_pci_cap, offset));
+	uint32_t l = pci_cfg32(&vp->pci, c + offsetof(struct virtio_pci_cap, length));
 	if (vp->pci.cfg[c + offsetof(struct virtio_pci_cap, bar)] != 0 || (l != 1 && l != 2 && l != 4) ||
 	    o % l || o >= VIRTIO_PCI_BAR_SIZE)
 		return false;
@@ -552,7 +569,7 @@ static void config_written(struct pci_dev *d, unsigned off, unsigned size)
 	uint64_t o;
 	unsigned l;
 	if (off < data + 4 && off + size > data && cfg_window(vp, &o, &l)) {
-		uint32_t v = cfg32(d, data);
+		uint32_t v = pci_cfg32(d, data);
 		virtio_pci_bar_write(vp, o, l, v & io_ones(l));
 	}
 	if (off < ctl + 2 && off + size > ctl) {
@@ -586,7 +603,7 @@ static int build_config_space(struct virtio_pci *vp)
 	d->cfg[PCI_SUBSYS_VENDOR] = (uint8_t)VIRTIO_PCI_VENDOR;
 	d->cfg[PCI_SUBSYS_VENDOR + 1] = VIRTIO_PCI_VENDOR >> 8;
 	d->cfg[PCI_SUBSYS_ID] = 0x40; /* modern devices use 0x40 and up */
-	d->wmask[PCI_INT_LINE] = 0;   /* no INTx */
+	d->cfg[PCI_INT_PIN] = 1;      /* INTA#, used while MSI-X is off */
 	pci_dev_set_bar(d, 0, VIRTIO_PCI_BAR_SIZE, &bar_ops, vp);
 	d->opaque = vp;
 	d->bar_moved = bar_moved;
@@ -676,6 +693,7 @@ static void release(struct virtio_pci *vp)
 		vq_destroy(&vp->vd.vq[i]);
 	pthread_mutex_destroy(&vp->lifecycle);
 	pthread_mutex_destroy(&vp->lock);
+	pthread_mutex_destroy(&vp->intx_lock);
 	free(vp);
 }
 
@@ -686,6 +704,7 @@ struct virtio_pci *virtio_pci_new(const struct virtio_device_desc *desc, unsigne
 	if (!vp)
 		return NULL;
 	pthread_mutex_init(&vp->lock, NULL);
+	pthread_mutex_init(&vp->intx_lock, NULL);
 	pthread_mutex_init(&vp->lifecycle, NULL);
 	vp->desc = desc;
 	snprintf(vp->name, sizeof(vp->name), "%s%u", desc->name, index);

@@ -241,6 +241,16 @@ static int opt_firmware_log(struct vm_config *c, const char *a, struct cli_error
 	return 0;
 }
 
+static int opt_option_rom(struct vm_config *c, const char *a, struct cli_error *e)
+{
+	if (!*a)
+		return usage_error(e, "needs a file name");
+	if (c->nr_option_roms == KEEL_MAX_OPTION_ROMS)
+		return usage_error(e, "at most %d option ROMs", KEEL_MAX_OPTION_ROMS);
+	c->option_roms[c->nr_option_roms++] = a;
+	return 0;
+}
+
 /* --boot [order=]LETTERS[,menu=on|off][,splash-time=MS], as QEMU's -boot. */
 static int opt_boot(struct vm_config *c, const char *a, struct cli_error *e)
 {
@@ -323,6 +333,7 @@ static const struct option_desc run_options[] = {
 	{ "cdrom", 0, "FILE", "ISO image as a read-only ATAPI CD-ROM on the AHCI controller, repeatable", opt_cdrom },
 	{ "firmware", 0, "bios|FILE", "boot through firmware: bios is Debian's SeaBIOS (the default without --kernel), or a BIOS image", opt_firmware },
 	{ "firmware-log", 0, "FILE", "write what the firmware prints to its debug port (0x402) to FILE", opt_firmware_log },
+	{ "option-rom", 0, "FILE", "an option ROM the firmware runs at start-up (fw_cfg genroms/), repeatable, as QEMU's -option-rom", opt_option_rom },
 	{ "boot", 0, "SPEC", "firmware boot order: [order=]LETTERS[,menu=on|off][,splash-time=MS]; c disk, d CD-ROM, n network", opt_boot },
 	{ "rng", 0, NULL, "virtio-rng entropy device fed from getrandom()", opt_rng },
 	{ "virtio-console", 0, "stdio|FILE", "virtio-console (hvc0): output to FILE, or stdio (then it takes the terminal's input)", opt_virtio_console },
@@ -479,9 +490,9 @@ int cli_parse_variant(const struct cli_variant *v, int argc, char **argv, struct
 		}
 		cfg->firmware = "bios"; /* as QEMU: disks and no kernel boot through SeaBIOS */
 	}
-	if (cfg->kernel && (cfg->boot_order[0] || cfg->boot_menu || cfg->firmware_log)) {
+	if (cfg->kernel && (cfg->boot_order[0] || cfg->boot_menu || cfg->firmware_log || cfg->nr_option_roms)) {
 		fprintf(err, "%s: --%s applies to firmware boot, not to --kernel\n", v->prog,
-			cfg->firmware_log ? "firmware-log" : "boot");
+			cfg->firmware_log ? "firmware-log" : cfg->nr_option_roms ? "option-rom" : "boot");
 		return KEEL_EXIT_USAGE;
 	}
 	return 0;

@@ -16,6 +16,7 @@ enum on_reboot { ON_REBOOT_RESTART, ON_REBOOT_EXIT };
 #define KEEL_MAX_DISKS 16
 
 #define KEEL_BOOT_ORDER_MAX 8
+#define KEEL_MAX_OPTION_ROMS 4
 
 struct vm_config {
 	const char *firmware;     /* --firmware: a BIOS image (bios: Debian's SeaBIOS); NULL: boot --kernel directly */
@@ -23,6 +24,8 @@ struct vm_config {
 	char boot_order[KEEL_BOOT_ORDER_MAX + 1]; /* --boot order=: QEMU's letters, c disk, d CD-ROM, n network */
 	bool boot_menu;                /* --boot menu=on */
 	unsigned boot_splash_ms;       /* --boot splash-time=: how long the menu waits */
+	const char *option_roms[KEEL_MAX_OPTION_ROMS]; /* --option-rom: fw_cfg genroms/NAME for the firmware to run */
+	unsigned nr_option_roms;
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;

@@ -12,6 +12,7 @@
 
 #include "device.h"
 #include "trace/trace.h"
+#include "ahci/ahci.h"
 #include "base/util.h"
 #include "virtio/virtio.h"
 #include "vm.h"
@@ -76,6 +77,8 @@ int platform_create(struct vm *vm)
 	/* virtio functions go on the host bridge's bus, after the fixed devices. */
 	if (virtio_pci_create_all(vm))
 		goto destroy_created;
+	if (ahci_create_all(vm))
+		goto destroy_created;
 	return 0;
 
 destroy_created:
@@ -85,6 +88,7 @@ destroy_created:
 
 void platform_destroy(struct vm *vm)
 {
+	ahci_destroy_all(vm);
 	virtio_pci_destroy_all(vm);
 	/* Reverse order: a device never outlives one it depends on. */
 	while (vm->nr_devices) {

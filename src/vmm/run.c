@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,6 +34,42 @@
 #include "accel.h"
 
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+/*
+ * A --cdrom is bad input when it is not an ISO image keel can read: one line
+ * and exit 2 before anything is written (the serial file included).  An ISO
+ * is a whole number of 2048-byte sectors.
+ */
+static int check_cdroms(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		const struct blk_options *o = &cfg->disks[i];
+		if (o->media != BLK_MEDIA_CDROM)
+			continue;
+		struct stat st;
+		int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			log_error("--cdrom %s: %s", o->path, strerror(errno));
+			return -errno;
+		}
+		int r = fstat(fd, &st) < 0 ? -errno : 0;
+		close(fd);
+		if (r) {
+			log_error("--cdrom %s: %s", o->path, strerror(-r));
+			return r;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+			log_error("--cdrom %s: not a regular file or block device", o->path);
+			return -EINVAL;
+		}
+		if (S_ISREG(st.st_mode) && (st.st_size == 0 || st.st_size % 2048)) {
+			log_error("--cdrom %s: %lld bytes is not an ISO image (a whole number of 2048-byte sectors)", o->path,
+				  (long long)st.st_size);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
 
 static int open_serial_output(const struct vm_config *cfg)
 {
@@ -283,8 +320,9 @@ int cmd_run(int argc, char **argv)
 	struct boot_files files;
 	if (boot_files_open(&files, cfg.kernel, cfg.initrd))
 		goto fini_trace;
-	if (cfg.firmware && boot_firmware_open(&files, cfg.firmware)) {
-		status = KEEL_EXIT_USAGE; /* a bad firmware file is bad input: nothing is written yet */
+	if ((cfg.firmware && boot_firmware_open(&files, cfg.firmware)) ||
+	    boot_option_roms_open(&files, cfg.option_roms, cfg.nr_option_roms) || check_cdroms(&cfg)) {
+		status = KEEL_EXIT_USAGE; /* a bad firmware file or ISO is bad input: nothing is written yet */
 		goto close_files;
 	}
 	int out_fd = open_serial_output(&cfg);

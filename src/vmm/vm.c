@@ -177,6 +177,7 @@ void vm_fini(struct vm *vm)
 
 int vm_load(struct vm *vm, const struct boot_files *files)
 {
+	vm->files = files;
 	if (files->firmware) {
 		vm->rom = files->firmware;
 		vm->rom_size = files->firmware_size;

@@ -21,6 +21,7 @@ struct kvm_chip_state;
 struct device_desc;
 struct pci_bus;
 struct virtio_pci;
+struct ahci;
 struct blk_dev;
 struct fw_cfg;
 
@@ -110,11 +111,13 @@ struct vm {
 	struct irq_router irq; /* GSI routes: irqchip lines and device MSIs */
 	struct virtio_pci **virtio; /* virtio functions on bus 0 */
 	unsigned nr_virtio;
+	struct ahci *ahci; /* the AHCI controller (src/ahci), when a disk is on one */
 	struct blk_dev **disks; /* one block stack per --disk; lives as long as keel */
 	unsigned nr_disks;
 	int virtio_console_fd; /* where virtio-console output goes; -1: discarded */
 	int firmware_log_fd;   /* --firmware-log; -1: none */
 	struct fw_cfg *fw_cfg; /* the fw_cfg device, while it exists */
+	const struct boot_files *files; /* what vm_load() loaded (the firmware's option ROMs) */
 	const uint8_t *rom;    /* --firmware: the image, mapped read-only at FIRMWARE_END - rom_size */
 	uint64_t rom_size;
 	/* Per --disk: the OpenFirmware path its controller gives it ("" none), for the bootorder file. */

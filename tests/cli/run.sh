@@ -88,6 +88,22 @@ for fw in /nonexistent/bios.bin /tmp "$LOGS/empty.img" "$LOGS/fw-odd.bin"; do
 done
 verdict firmware-bad-files
 head -c 65536 /dev/zero > "$LOGS/cd.iso"
+# A bad option ROM: one line, exit 2.
+run_keel 2 option-rom-with-kernel "--option-rom applies to firmware boot" run --kernel x --option-rom x
+run_keel 2 option-rom-missing "--option-rom /nonexistent/x.rom: No such file" run --disk path=x --option-rom /nonexistent/x.rom
+run_keel 2 option-rom-size "--option-rom $LOGS/fw-odd.bin: 100000 bytes" run --disk path=x --option-rom "$LOGS/fw-odd.bin"
+head -c 512 /dev/zero > "$LOGS/nosig.rom"
+run_keel 2 option-rom-signature "no option ROM signature" run --disk path=x --option-rom "$LOGS/nosig.rom"
+# A bad ISO: one line, exit 2, nothing written.
+for iso in /nonexistent/cd.iso /tmp "$LOGS/fw-odd.bin" "$LOGS/empty.img"; do
+	rm -f "$LOGS/cd-serial.out"
+	out=$("$KEEL" run --cdrom "$iso" --serial "file:$LOGS/cd-serial.out" 2>&1 </dev/null)
+	rc=$?
+	[ "$rc" -eq 2 ] || expect "$iso: status $rc, expected 2"
+	[ "$(echo "$out" | wc -l)" -eq 1 ] && [[ "$out" == *"--cdrom $iso"* ]] || expect "$iso: $out"
+	[ ! -e "$LOGS/cd-serial.out" ] || expect "$iso: the serial file was written"
+done
+verdict cdrom-bad-images
 run_keel 1 firmware-log-unwritable "--firmware-log /nonexistent/dir/log" run --cdrom "$LOGS/cd.iso" --firmware-log /nonexistent/dir/log
 
 run_keel 1 kernel-not-found "kernel /nonexistent/bzImage: No such file or directory" run --kernel /nonexistent/bzImage

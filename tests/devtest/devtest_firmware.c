@@ -13,7 +13,7 @@
 #include "dtclient.h"
 
 static struct dtc d;
-static char errlog[64], fw[64], img[64], fwlog[64];
+static char errlog[64], fw[64], img[64], fwlog[64], rom[64];
 
 static int start(const char *boot, bool log)
 {
@@ -28,6 +28,8 @@ static int start(const char *boot, bool log)
 	if (log) {
 		opts[n++] = "--firmware-log";
 		opts[n++] = fwlog;
+		opts[n++] = "--option-rom";
+		opts[n++] = rom;
 	}
 	return dtc_start(&d, errlog, opts);
 }
@@ -143,6 +145,15 @@ static void boot_menu_order_and_log(void)
 	cfg_item(key, &v, 2);
 	CHECK_EQ(le16toh(v), 1500);
 	CHECK_EQ(cmos(0x3d), 0x23);
+	/* The option ROM, under its file name in genroms/, whole. */
+	char name[80];
+	snprintf(name, sizeof(name), "genroms/%s", strrchr(rom, '/') + 1);
+	key = cfg_file(name, &size);
+	CHECK(key && size == 1024);
+	uint8_t head[4] = { 0 };
+	cfg_item(key, head, 4);
+	CHECK(head[0] == 0x55 && head[1] == 0xaa && head[2] == 2 && head[3] == 0xcb);
+	CHECK(!cfg_file("genroms/other.rom", &size));
 	CHECK_EQ(dtc_in(&d, 1, 0x402), 0xe9);
 	const char *line = "keel firmware log\n";
 	for (const char *p = line; *p; p++)
@@ -164,6 +175,12 @@ int main(void)
 	snprintf(fw, sizeof(fw), "/tmp/keel-devtest-fw-%d.bin", pid);
 	snprintf(img, sizeof(img), "/tmp/keel-devtest-fw-%d.img", pid);
 	snprintf(fwlog, sizeof(fwlog), "/tmp/keel-devtest-fw-%d.fwlog", pid);
+	snprintf(rom, sizeof(rom), "/tmp/keel-devtest-fw-%d.rom", pid);
+	FILE *r = fopen(rom, "wb");
+	for (unsigned i = 0; r && i < 1024; i++) /* 0x55 0xaa, 2 blocks, a far return */
+		fputc(i == 0 ? 0x55 : i == 1 ? 0xaa : i == 2 ? 2 : i == 3 ? 0xcb : 0, r);
+	if (r)
+		fclose(r);
 	/* A 256 KiB "BIOS" of known bytes (byte i: i + 7 * (i >> 16)) and a 1 MiB disk. */
 	FILE *f = fopen(fw, "wb");
 	for (unsigned i = 0; f && i < 256 * 1024; i++)
@@ -181,6 +198,7 @@ int main(void)
 	unlink(fw);
 	unlink(img);
 	unlink(fwlog);
+	unlink(rom);
 	if (!unit_failed_tests)
 		unlink(errlog);
 	UNIT_EXIT();

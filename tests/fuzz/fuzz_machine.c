@@ -2,7 +2,8 @@
 /*
  * The generic machine fuzzer (as QEMU's generic-fuzz): keel's whole machine
  * as keel-devtest builds it -- platform devices, PCI, virtio-blk over a
- * real block stack, virtio-rng, virtio-console, their I/O threads, irqfds
+ * real block stack, the AHCI controller with a SATA disk and a CD-ROM,
+ * virtio-rng, virtio-console, their I/O threads, irqfds
  * and ioeventfds -- driven by a sequence of guest accesses decoded from the
  * input.  Each input gets a fresh machine on the same RAM and disk (RAM
  * cleared), with memory decoding and bus mastering on for every PCI
@@ -53,25 +54,35 @@ static struct dt_out out;
 static void setup(void)
 {
 	log_level = LOG_QUIET;
-	static char path[64], disk[96];
+	static char path[64], disk[96], ahci[64], ahci_disk[96], iso[64];
 	snprintf(path, sizeof(path), "/tmp/keel-fuzz-machine-%d.img", (int)getpid());
 	snprintf(disk, sizeof(disk), "path=%s,cache-size=1M", path);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || ftruncate(fd, 1 << 20))
-		abort();
-	close(fd);
+	snprintf(ahci, sizeof(ahci), "/tmp/keel-fuzz-machine-%d-ahci.img", (int)getpid());
+	snprintf(ahci_disk, sizeof(ahci_disk), "path=%s,if=ahci,cache-size=1M", ahci);
+	snprintf(iso, sizeof(iso), "/tmp/keel-fuzz-machine-%d.iso", (int)getpid());
+	const char *const images[] = { path, ahci, iso };
+	for (unsigned i = 0; i < 3; i++) {
+		int fd = open(images[i], O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || ftruncate(fd, 1 << 20))
+			abort();
+		close(fd);
+	}
+	/* virtio-blk, and an AHCI controller with a SATA disk and a CD-ROM. */
 	static char *argv[] = { "fuzz", "--memory", "32M", "--cpus", "1", "--serial", "none", "--rng", "--debug-exit",
-				"--virtio-console", "/dev/null", "--disk", NULL, NULL };
+				"--virtio-console", "/dev/null", "--disk", NULL, "--disk", NULL, "--cdrom", NULL, NULL };
 	argv[12] = disk;
+	argv[14] = ahci_disk;
+	argv[16] = iso;
 	static const struct cli_variant v = { .prog = "fuzz_machine", .summary = "", .kernel_optional = true };
 	FILE *null = fopen("/dev/null", "w");
-	if (cli_parse_variant(&v, 13, argv, &cfg, null, null) || vm_init(&vm, &cfg, NULL))
+	if (cli_parse_variant(&v, 17, argv, &cfg, null, null) || vm_init(&vm, &cfg, NULL))
 		abort();
 	fclose(null);
 	m = dt_attach(&vm);
 	if (!m || run_open_guest_files(&cfg, &vm) || run_start_disks(&vm))
 		abort();
-	unlink(path); /* open already; gone when the fuzzer ends */
+	for (unsigned i = 0; i < 3; i++)
+		unlink(images[i]); /* open already; gone when the fuzzer ends */
 }
 
 /* What this boot's machine decodes: port ranges, and per PCI function its config space and BARs. */

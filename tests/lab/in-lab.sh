@@ -8,7 +8,9 @@
 # Parts: linux-up (the uniprocessor Linux tests), linux-smp (the 2-vCPU
 # one), default-guest (make run's guest: poweroff and reboot from its
 # shell), guest, sandbox, and, for hosts without a usable /dev/kvm, the
-# parts of other groups that need a guest: cli-vm, trace-vm.  After each complete part it prints
+# parts of other groups that need a guest: cli-vm, trace-vm; and, in a lab
+# with QEMU and the boot media (tests/firmware/run.sh), firmware-qemu and
+# firmware-keel (tests/firmware/boot.sh).  After each complete part it prints
 # "LAB-PART-DONE PART", so that tests/linux/run.sh can start a fresh lab for
 # the parts a dying lab did not finish, keeping the results of those it did.
 # A keel process that outlives its test (SIGKILL could not end it: stuck in
@@ -34,6 +36,8 @@ for part in "$@"; do
 	cli-vm) CLI_PART=vm GROUP_PREFIX=lab- bash tests/cli/run.sh ;;
 	trace-vm) TRACE_PART=vm GROUP_PREFIX=lab- bash tests/trace/run.sh ;;
 	default-guest) DEFAULT_INITRD=$KEEL_BUILD/run/default.cpio.gz bash tests/linux/default-guest.sh ;;
+	firmware-qemu) FIRMWARE_VMM=qemu bash tests/firmware/boot.sh ;;
+	firmware-keel) FIRMWARE_VMM=keel bash tests/firmware/boot.sh ;;
 	*) echo "in-lab: unknown part $part"; exit 2 ;;
 	esac
 	sleep 1 # a process SIGKILLed just now may still be on its way out

@@ -88,6 +88,10 @@ for f in ${LAB_EXTRA:-}; do
 done
 cp "$VMLINUZ" "$root/work/assets/vmlinuz"
 cp "$GUEST_INITRD" "$root/work/assets/guest.cpio.gz"
+# SeaBIOS where Debian keeps it, for firmware boot (keel's --firmware bios; QEMU's -bios).
+if [ -f /usr/share/seabios/bios-256k.bin ]; then
+	mkdir -p "$root/usr/share/seabios" && cp -L /usr/share/seabios/bios-256k.bin "$root/usr/share/seabios/"
+fi
 if [ $with_qemu = 1 ]; then
 	copy_bin "$(command -v qemu-system-x86_64)"
 	mkdir -p "$root/usr/share/qemu"

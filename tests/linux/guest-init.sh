@@ -127,6 +127,9 @@ storage_test() {
 
 	echo "KEEL-HVC-HELLO from the guest" > /dev/hvc0 2>/dev/null
 	check virtio-console "$([ -c /dev/hvc0 ] && echo 1)" "$(ls -l /dev/hvc0 2>/dev/null)"
+	# Legacy PCI interrupts (pci=nomsi): which IO-APIC lines the virtio devices fired on.
+	awk '/IO-APIC.*virtio/ { s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; if (s > 0) print "KEEL-INTX virtio irq " $1 " " s }' \
+		/proc/interrupts
 	echo "KEEL-STORAGE-DONE"
 }
 [ "$storage" = 1 ] && storage_test

@@ -79,7 +79,7 @@ storage_test() {
 	# A reboot rebuilds every virtio device on the same open disks.
 	steps=(-x KEEL-STORAGE-DONE -x KEEL-READY)
 	[ "$boots" = 2 ] && steps+=(-s 'reboot\n' -x 'guest rebooted; restarting' -x KEEL-STORAGE-DONE -x KEEL-READY)
-	LINUX_DRIVE_TIMEOUT=$((boots * 90)) LINUX_EXTRA_CMDLINE="keel.storage=1 keel.packed=$packed" linux_boot "$name" "$cpus" 256 \
+	LINUX_DRIVE_TIMEOUT=$((boots * 90)) LINUX_EXTRA_CMDLINE="keel.storage=1 keel.packed=$packed ${STORAGE_CMDLINE:-}" linux_boot "$name" "$cpus" 256 \
 		"${steps[@]}" -s 'poweroff\n' -x 'KEEL-ECHO:poweroff' -- --disk "path=$a,serial=keel-disk-a" \
 		--disk "path=$b,cache=writethrough" --disk "path=$c,readonly" --rng --virtio-console "$dir/hvc.out" "$@"
 	[ $rc -eq 0 ] || expect "exit status $rc, expected 0"
@@ -105,11 +105,19 @@ storage_test() {
 		[ "$(debugfs -R 'cat /b.txt' "$b" 2>/dev/null)" = "disk b" ] || expect "vdb:/b.txt not read back"
 	fi
 	[ "$(sha256sum "$c" | cut -d' ' -f1)" = "$cb" ] || expect "the read-only image changed"
+	if [[ "${STORAGE_CMDLINE:-}" = *pci=nomsi* ]]; then
+		# INTx: the kernel set up PCI interrupt links through keel's DSDT (_PRT, LNKx._SRS) and the
+		# virtio devices took their interrupts on those IRQs, through the PIIX3 routing.
+		grep -q 'Interrupt link LNK. configured for IRQ' "$log" || expect "no ACPI PCI interrupt link was configured"
+		grep -q 'KEEL-INTX virtio' "$log" || expect "the guest saw no virtio interrupts on an IO-APIC line"
+	fi
 	lab_verdict "$name" "$log"
 	rm -rf "$dir"
 }
 [ "${LINUX_SET:-all}" != smp ] && storage_test linux-virtio-storage 1 2
 # The same over packed virtqueues (one boot).
 [ "${LINUX_SET:-all}" != smp ] && storage_test linux-virtio-packed 1 1 --virtio-packed on
+# The same with legacy interrupts (INTx) only: pci=nomsi.
+[ "${LINUX_SET:-all}" != smp ] && STORAGE_CMDLINE=pci=nomsi storage_test linux-virtio-intx 1 1
 # SMP: two vCPUs, two virtio-blk queues, the storage test once.
 set_smp && [ "${LINUX_TESTS:-all}" = all ] && storage_test linux-2cpu-storage 2 1

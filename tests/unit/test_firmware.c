@@ -65,6 +65,7 @@ static void intx_routing(void)
 	CHECK_EQ(line_changes, 0);
 	/* Routing the line (SeaBIOS's values: A, B to 10, C, D to 11) raises it at once. */
 	cfg_write(vm, 1, 0x60, 4, 0x0b0b0a0a);
+	CHECK_EQ(pci_config_read(vm->pci, 0, 1, 0, 0x60, 4), 0x0b0b0a0a);
 	CHECK_EQ(line[11], 1);
 	CHECK_EQ(line[10], 0);
 	/* Shared: the line stays up until both have let go. */
@@ -96,6 +97,25 @@ static void intx_routing(void)
 	CHECK_EQ(line[15], 1);
 	pci_dev_set_intx(&a, false);
 	CHECK_EQ(line[15], 0);
+
+	/* A function with MSI or MSI-X enabled does not use INTx: the bus masks the pin meanwhile. */
+	struct pci_dev m = { 0 };
+	pci_dev_init_header(&m, 0x8086, 0x2922, 0x010601, 2);
+	m.cfg[PCI_INT_PIN] = 1;
+	const uint8_t msi[14] = { PCI_CAP_ID_MSI };
+	int msi_off = pci_dev_add_cap(&m, msi, sizeof(msi));
+	CHECK(msi_off > 0);
+	m.wmask[msi_off + 2] = 0x01;
+	CHECK_EQ(pci_bus_add(vm->pci, &m, 4), 4);
+	unsigned irq = isa_bridge_pirq(4, 1) < 2 ? 10 : 11;
+	pci_dev_set_intx(&m, true);
+	CHECK_EQ(line[irq], 1);
+	cfg_write(vm, 4, (unsigned)msi_off + 2, 2, 0x0001); /* MSI on */
+	CHECK_EQ(line[irq], 0);
+	cfg_write(vm, 4, (unsigned)msi_off + 2, 2, 0x0000); /* MSI off: the pending level is back */
+	CHECK_EQ(line[irq], 1);
+	pci_dev_set_intx(&m, false);
+	CHECK_EQ(line[irq], 0);
 
 	isa_bridge_device.destroy(isa);
 	pci_host_device.destroy(host);
