@@ -329,12 +329,58 @@ void trace_report_line(struct report *r, const char *line)
 	if (id == TE_VCPU_EXIT && field(fields, "reason", s1, sizeof(s1)) && field_u64(fields, "handle_ns", &v)) {
 		snprintf(key, sizeof(key), "exit %s", s1);
 		series_add(series_get(r, key), v);
+		/* Where: the port, or the MMIO page (the device register block); addr is hexadecimal. */
+		char hex[32], *end;
+		if (field(fields, "addr", hex, sizeof(hex)) && !strncmp(hex, "0x", 2)) {
+			uint64_t a = strtoull(hex + 2, &end, 16);
+			if (strcmp(s1, "io"))
+				a &= ~0xfffull;
+			snprintf(key, sizeof(key), "at %s 0x%llx", s1, (unsigned long long)a);
+			if (end != hex + 2 && !*end)
+				series_add(series_get(r, key), v);
+		}
 	} else if (id == TE_BLOCK_COMPLETE && field(fields, "layer", s1, sizeof(s1)) &&
 		   field(fields, "op", s2, sizeof(s2)) && field_u64(fields, "latency_ns", &v)) {
 		snprintf(key, sizeof(key), "block %s %s", s1, s2);
 		series_add(series_get(r, key), v);
 		snprintf(key, sizeof(key), "block %s all", s1);
 		series_add(series_get(r, key), v);
+	}
+}
+
+static void fmt_ns(uint64_t ns, char *buf, size_t len);
+
+/* The busiest places VM exits go to (port, or MMIO page), most exits first: at most 12. */
+static void report_places(const struct report *r, FILE *out, uint64_t total_n)
+{
+	const struct series *top[12];
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct series *s = &r->s[i];
+		if (strncmp(s->name, "at ", 3))
+			continue;
+		size_t k = n < ARRAY_SIZE(top) ? n++ : ARRAY_SIZE(top);
+		if (k == ARRAY_SIZE(top)) {
+			if (s->n <= top[k - 1]->n)
+				continue;
+			k--;
+		}
+		while (k > 0 && top[k - 1]->n < s->n) {
+			top[k] = top[k - 1];
+			k--;
+		}
+		top[k] = s;
+	}
+	if (!n)
+		return;
+	fprintf(out, "\nVM exits by place (port, or MMIO page), the %zu busiest\n", n);
+	fprintf(out, "  %-22s %10s %7s %12s %10s\n", "place", "count", "share", "total", "mean");
+	for (size_t i = 0; i < n; i++) {
+		char tot[24], mean[24];
+		fmt_ns(top[i]->sum, tot, sizeof(tot));
+		fmt_ns(top[i]->n ? top[i]->sum / top[i]->n : 0, mean, sizeof(mean));
+		fprintf(out, "  %-22s %10zu %6.1f%% %12s %10s\n", top[i]->name + 3, top[i]->n,
+			total_n ? 100.0 * (double)top[i]->n / (double)total_n : 0.0, tot, mean);
 	}
 }
 
@@ -448,6 +494,7 @@ void trace_report_print(struct report *r, FILE *out)
 		char tot[24];
 		fmt_ns(total_t, tot, sizeof(tot));
 		fprintf(out, "  %-16s %10" PRIu64 " %7s %12s\n", "all", total_n, "100%", tot);
+		report_places(r, out, total_n);
 	}
 	any = false;
 	for (size_t i = 0; i < r->n; i++)

@@ -729,6 +729,9 @@ static void report_parser(void)
 	CHECK_EQ(trace_report_percentile(&r, "block cache read", 50), 1000);
 	CHECK_EQ(trace_report_percentile(&r, "block cache all", 100), 3000);
 	CHECK_EQ(trace_report_percentile(&r, "block file write", 50), 90000);
+	/* Exits by place: the port, or the MMIO page. */
+	CHECK_EQ(trace_report_percentile(&r, "at io 0x3f8", 100), 300);
+	CHECK_EQ(trace_report_percentile(&r, "at mmio 0xe0000000", 50), 50);
 	FILE *f = tmpfile();
 	trace_report_print(&r, f);
 	rewind(f);
@@ -738,6 +741,9 @@ static void report_parser(void)
 	fclose(f);
 	CHECK(strstr(buf, "VM exits by reason") != NULL);
 	CHECK(strstr(buf, "block request latency") != NULL);
+	CHECK(strstr(buf, "VM exits by place (port, or MMIO page), the 2 busiest") != NULL);
+	const char *io = strstr(buf, "  io 0x3f8"), *mmio = strstr(buf, "  mmio 0xe0000000");
+	CHECK(io && mmio && io < mmio); /* most exits first */
 	char svg[] = "/tmp/keel-unit-report-XXXXXX";
 	int fd = mkstemp(svg);
 	close(fd);
