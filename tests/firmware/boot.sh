@@ -25,6 +25,8 @@
 #   VMM-boot-menu     the disk (virtio, bootindex=1) and the ISO (AHCI CD-ROM):
 #                     SeaBIOS's boot menu on the serial console lists the disk
 #                     first; ESC and the CD-ROM's number pick it; it boots to init
+#   VMM-reboot        the ISO on AHCI: the guest reboots, the firmware runs
+#                     again (a fresh machine) and boots it to init once more
 # FIRMWARE_KEEL=0 reports the keel half skipped.
 GROUP=firmware
 . "$(dirname "$0")/../lib.sh"
@@ -34,7 +36,7 @@ VMM=${FIRMWARE_VMM:-qemu}
 FIRMWARE_KEEL=${FIRMWARE_KEEL:-1}
 SEABIOS=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 QEMU_ACCEL=${FIRMWARE_QEMU_ACCEL:-kvm} # tcg: try the media and this script on a host without KVM
-TESTS="iso-ahci-cd iso-virtio disk-ahci disk-virtio boot-menu"
+TESTS="iso-ahci-cd iso-virtio disk-ahci disk-virtio boot-menu reboot"
 
 # skip_all|fail_all WHY: every test of this half, with one reason.
 skip_all() {
@@ -212,8 +214,24 @@ menu_test() {
 	lab_verdict "$name" "$log"
 }
 
+# reboot_test NAME: the guest reboots; firmware, boot loader and kernel run a second time.
+reboot_test() {
+	local name=$VMM-$1 fw=$LOGS/$VMM-$1.firmware.log
+	log=$LOGS/$name.log
+	rm -f "$fw"
+	vmm_cmd ahci-cd "$MEDIA_ISO" "$fw"
+	run_vm "$log" -t 240 -m KEEL-GUEST-UP -x KEEL-READY -s 'reboot\n' -x 'reboot: Restarting system' \
+		-m KEEL-MEDIA-GRUB -m KEEL-GUEST-UP -x KEEL-READY -s 'poweroff\n' -x 'reboot: Power down' \
+		-- "${cmd[@]}" > "$LOGS/$name.drive"
+	[ $rc -eq 0 ] || expect "exit status $rc, expected 0 (the guest powered off)$(grep -m1 '^drive: timeout' "$LOGS/$name.drive" | sed 's/^/; /')"
+	[ "$(grep -ac 'SeaBIOS (version' "$fw")" -ge 2 ] || expect "the firmware did not run again (its log: $(grep -ac 'SeaBIOS (version' "$fw") starts)"
+	PASS_DETAIL="$(timings "$name" KEEL-GUEST-UP)"
+	lab_verdict "$name" "$log"
+}
+
 iso_test iso-ahci-cd ahci-cd DVD/CD
 iso_test iso-virtio virtio-ro "Hard Disk"
 disk_test disk-ahci ahci-disk sda
 disk_test disk-virtio virtio vda
 menu_test boot-menu
+reboot_test reboot
