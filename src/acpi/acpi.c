@@ -235,6 +235,16 @@ static void pci_intx(struct aml *a)
 	aml_end(a);
 }
 
+/* Method(name) { Return(helper(reg)) }: a link's _STA and _CRS. */
+static void link_method(struct aml *a, const char *name, const char *helper, const char *reg)
+{
+	aml_method_begin(a, name, 0, false);
+	aml_byte(a, AML_OP_RETURN);
+	aml_namestring(a, helper);
+	aml_namestring(a, reg);
+	aml_end(a);
+}
+
 static void pci_links(struct aml *a)
 {
 	/* IQST(route): a link is present, and enabled unless the route's bit 7 turns it off. */
@@ -286,11 +296,7 @@ static void pci_links(struct aml *a)
 		aml_res_interrupt(a, AML_IRQ_LEVEL_HIGH_SHARED, possible, ARRAY_SIZE(possible));
 		aml_resources_end(a);
 
-		aml_method_begin(a, "_STA", 0, false);
-		aml_byte(a, AML_OP_RETURN);
-		aml_namestring(a, "\\_SB_.IQST");
-		aml_namestring(a, link_regs[i]);
-		aml_end(a);
+		link_method(a, "_STA", "\\_SB_.IQST", link_regs[i]);
 
 		aml_method_begin(a, "_DIS", 0, false);
 		aml_byte(a, AML_OP_OR);
@@ -299,11 +305,7 @@ static void pci_links(struct aml *a)
 		aml_namestring(a, link_regs[i]);
 		aml_end(a);
 
-		aml_method_begin(a, "_CRS", 0, false);
-		aml_byte(a, AML_OP_RETURN);
-		aml_namestring(a, "\\_SB_.IQCR");
-		aml_namestring(a, link_regs[i]);
-		aml_end(a);
+		link_method(a, "_CRS", "\\_SB_.IQCR", link_regs[i]);
 
 		aml_method_begin(a, "_SRS", 1, true);
 		aml_byte(a, AML_OP_CREATE_DWORD_FIELD);

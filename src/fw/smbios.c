@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acpi/acpi.h"
 #include "base/util.h"
 
 struct __attribute__((packed)) smbios_anchor21 {
@@ -333,15 +334,6 @@ static void type32(struct smb *s)
 	put(s, &t, sizeof(t), 32, HANDLE_BOOT, &set);
 }
 
-static uint8_t sum(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint8_t s = 0;
-	while (n--)
-		s = (uint8_t)(s + *b++);
-	return s;
-}
-
 int smbios_build(const struct smbios_config *c, uint8_t **anchor, size_t *anchor_len, uint8_t **tables,
 		 size_t *tables_len)
 {
@@ -391,8 +383,8 @@ int smbios_build(const struct smbios_config *c, uint8_t **anchor, size_t *anchor
 	a->table_address = 0; /* the firmware's copy: it writes the address and fixes both checksums */
 	a->nr_structures = (uint16_t)s.count;
 	a->bcd_revision = 0x28;
-	a->intermediate_checksum = (uint8_t)-sum(a->intermediate_anchor, sizeof(*a) - 0x10);
-	a->checksum = (uint8_t)-sum(a, sizeof(*a));
+	a->intermediate_checksum = (uint8_t)-acpi_checksum(a->intermediate_anchor, sizeof(*a) - 0x10);
+	a->checksum = (uint8_t)-acpi_checksum(a, sizeof(*a)); /* the same byte sum as ACPI's */
 
 	uint8_t *p = realloc(s.buf, s.len);
 	*tables = p ? p : s.buf;
